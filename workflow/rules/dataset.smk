@@ -1,0 +1,37 @@
+# Stage 1: the DFT training data in canonical form (method spec sections 1-2).
+
+
+rule download_published_dataset:
+    output:
+        expand("resources/downloads/published/{name}.npy", name=PUBLISHED_ARRAYS),
+    log:
+        "logs/download_published_dataset.log",
+    params:
+        published=config["dataset"]["published"],
+    retries: 3
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/download_published_dataset.py"
+
+
+rule prepare_dataset:
+    input:
+        published=published_files,
+    output:
+        dataset="results/dataset/dataset.npz",
+    log:
+        "logs/prepare_dataset.log",
+    benchmark:
+        "benchmarks/prepare_dataset.tsv"
+    params:
+        dataset=config["dataset"],
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/prepare_dataset.py"
