@@ -22,9 +22,12 @@ wildcard_constraints:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
 
 
 rule all:
     input:
-        "results/dataset/dataset.npz",
+        "results/tables/table1.csv",
+        "results/figures/fig2.pdf",
     default_target: True
