@@ -1,0 +1,117 @@
+"""Phonons through phonopy against independent references, with the Zhou 2004 EAM:
+
+- the exact dynamical matrix at q-points commensurate with a supercell, from the autodiff
+  Hessian of that periodic supercell's energy (no phonopy, no finite displacements, internal
+  units, so phonopy's eV/Angstrom/amu conversion is checked too);
+- the long-wavelength acoustic slopes against sqrt(C / rho) with the relaxed-ion elastic
+  constants of reference_potential.md (independent lattice sums, cross-checked with LAMMPS);
+- translation invariance (three zero modes at Gamma) and the hexagonal zone geometry.
+
+A 3x3x2 supercell (36 atoms) keeps the file fast; the paper's 5x5x3 is the default of the code.
+"""
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tifusion.potential import energy
+from tifusion.properties import phonons
+from tifusion.properties.static import complete_graph
+from tifusion.reference.eam import zhou2004_ti
+from tifusion.structures import hcp_supercell
+from tifusion.units import ANGSTROM, GPA, MASS_TI
+
+POT = zhou2004_ti()
+# reference_potential.md: relaxed 0 K lattice and relaxed-ion elastic constants (GPa) of the EAM.
+A, C = 2.9402 * ANGSTROM, 4.7723 * ANGSTROM
+ELASTIC = dict(C11=147.7, C33=203.2, C44=36.6, C66=29.6)
+REPEAT = (3, 3, 2)
+
+
+@pytest.fixture(scope="module")
+def phonon():
+    return phonons.hcp_phonopy(POT, None, A, C, supercell=REPEAT)
+
+
+def hessian_frequencies(qpoints):
+    """Frequencies (THz) from the Bloch sum of the exact force constants of the periodic 3x3x2 cell."""
+    positions, box = hcp_supercell(A, C, REPEAT)
+    graph = complete_graph(POT, positions, box)
+    box_j = jnp.asarray(box)
+    n = len(positions)
+    hessian = jax.jit(jax.hessian(lambda r: energy(POT, None, r.reshape(n, 3), box_j, graph)))(
+        jnp.asarray(positions).ravel())
+    hessian = np.asarray(hessian).reshape(n, 3, n, 3)  # kJ/mol/nm^2
+    cells = np.array(list(itertools.product(*(range(k) for k in REPEAT))), dtype=float)  # cell of atom 2l + kappa
+    result = []
+    for q in qpoints:
+        phase = np.exp(2j * np.pi * cells @ np.asarray(q))  # [cells]
+        # D_{kappa alpha, kappa' beta}(q) = (1/m) sum_l' Phi(0 kappa, l' kappa') exp(2 pi i q . n_l')
+        block = hessian[:2].reshape(2, 3, len(cells), 2, 3)
+        dynamical = np.einsum("aicbj,c->aibj", block, phase).reshape(6, 6) / MASS_TI  # 1/ps^2
+        eigenvalues = np.linalg.eigvalsh(0.5 * (dynamical + dynamical.conj().T))
+        result.append(np.sign(eigenvalues) * np.sqrt(np.abs(eigenvalues)) / (2 * np.pi))
+    return np.array(result)
+
+
+def test_three_acoustic_modes_vanish_at_gamma(phonon):
+    # No acoustic sum rule is imposed: zero modes come from the forces' own translation invariance.
+    nu = phonons.frequencies_at(phonon, [[0, 0, 0]])[0]
+    assert np.all(np.abs(nu[:3]) < 0.05)
+    assert np.all(nu[3:] > 3.0)
+
+
+def test_commensurate_frequencies_equal_the_exact_dynamical_matrix(phonon):
+    # Gamma, K, A, H and (1/3, 0, 0) are commensurate with 3x3x2: there the supercell method is exact.
+    qpoints = [[0, 0, 0], [1 / 3, 1 / 3, 0], [0, 0, 1 / 2], [1 / 3, 1 / 3, 1 / 2], [1 / 3, 0, 0]]
+    expected = hessian_frequencies(qpoints)
+    got = phonons.frequencies_at(phonon, qpoints)
+    assert np.abs(got[:, 3:] - expected[:, 3:]).max() < 2e-3  # THz; finite displacement of 0.01 Angstrom
+    assert np.abs(got[1:] - expected[1:]).max() < 2e-3
+    assert expected[0, 3] > 3.0  # a non-trivial optical mode, not a comparison of zeros
+
+
+def test_long_wavelength_acoustic_slopes_equal_sqrt_c_over_rho(phonon):
+    rho = 2 * MASS_TI / (np.sqrt(3) / 2 * A * A * C)  # u/nm^3
+    velocity = {name: np.sqrt(value * GPA / rho) for name, value in ELASTIC.items()}  # nm/ps
+    reciprocal = 2 * np.pi * np.linalg.inv(phonon.primitive.cell * ANGSTROM)  # columns, 1/nm
+    cases = [([0.01, 0, 0], ("C66", "C44", "C11")), ([0, 0, 0.01], ("C44", "C44", "C33"))]
+    for q, names in cases:
+        k = np.linalg.norm(reciprocal @ np.array(q))
+        measured = 2 * np.pi * phonons.frequencies_at(phonon, [q])[0, :3] / k
+        expected = np.array([velocity[name] for name in names])
+        # 3x3x2 truncates the EAM's force constants (range 2 x 7.5 Angstrom): 1.5 % at worst here,
+        # 0.1 % at 6x6x4. Clamped-ion constants would miss C11 by 4 % and C66 by 20 %.
+        np.testing.assert_allclose(measured, expected, rtol=0.02)
+
+
+def test_band_path_geometry_dos_normalisation_and_corner_frequencies(phonon):
+    bands = phonons.band_structure(phonon, points_per_segment=11)
+    assert bands.labels == ("Gamma", "M", "K", "Gamma", "A")
+    # |GM| = 2 pi / (sqrt(3) a), |MK| = 2 pi / (3 a) (MK is perpendicular to GM), |KG| = 4 pi / (3 a), |GA| = pi / c
+    gm, mk, kg, ga = 2 * np.pi / (np.sqrt(3) * A), 2 * np.pi / (3 * A), 4 * np.pi / (3 * A), np.pi / C  # 1/nm
+    corners = np.cumsum([0, gm, mk, kg, ga])
+    np.testing.assert_allclose(bands.label_distances, corners, rtol=1e-12)
+    assert bands.frequencies.shape == (4 * 11, 6)
+    np.testing.assert_allclose(bands.frequencies[[10, 21, 32, 43]],
+                               phonons.frequencies_at(phonon, [[0.5, 0, 0], [1 / 3, 1 / 3, 0], [0, 0, 0],
+                                                               [0, 0, 0.5]]), atol=1e-5)  # sqrt of ~1e-13 at the Gamma zeros
+    # hcp at A: the non-symmorphic screw axis makes every band doubly degenerate.
+    at_a = bands.frequencies[-1]
+    np.testing.assert_allclose(at_a[0::2], at_a[1::2], atol=1e-6)
+    dos = phonons.density_of_states(phonon, mesh=(12, 12, 8))
+    assert np.trapezoid(dos.dos, dos.frequencies) == pytest.approx(6.0, rel=0.01)
+    assert dos.frequencies[np.argmax(dos.dos)] > 3.0
+
+
+def test_experimental_lattice_and_bad_input():
+    a, c = phonons.experimental_lattice(298)
+    assert (a, c) == pytest.approx((0.295059, 0.467880))
+    with pytest.raises(ValueError, match="no experimental hcp lattice"):
+        phonons.experimental_lattice(295)
+    with pytest.raises(ValueError, match="positive length in nm"):
+        phonons.hcp_phonopy(POT, None, 2.94, 4.77)  # Angstrom by mistake
+    with pytest.raises(ValueError, match="supercell"):
+        phonons.hcp_phonopy(POT, None, A, C, supercell=(3, 3, 0))
