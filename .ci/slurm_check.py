@@ -6,7 +6,7 @@
 SNAKEMAKE_LOG is the output of the run (or its .snakemake/log/*.snakemake.log). From it come the jobs Snakemake
 ran: rule, local or not, benchmark, log, resources (as Snakemake resolved them from the rule and the profiles)
 and the SLURM job ids the plugin submitted. From SLURM (`scontrol show job`, which keeps finished jobs for
-MinJobAge seconds) come each job's comment, partition, state and GPU request. Checks:
+MinJobAge seconds; sacct for older ones where the site runs accounting) come each job's comment, partition, state and GPU request. Checks:
 
 - every job with a `benchmark:` (a compute rule, by the workflow conventions) ran as a SLURM job, and every
   non-local job has SLURM jobs whose comment names its rule, all with the run's job name;
@@ -21,6 +21,7 @@ Exits 1 with every failed check listed, 0 otherwise; prints one line per job eit
 """
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -86,16 +87,30 @@ def parse_snakemake_log(path):
     return run_id, jobs
 
 
-def slurm_jobs():
-    """Every job slurmctld still knows (finished ones for MinJobAge seconds): {jobid: {key: value}}."""
+def slurm_jobs(job_ids):
+    """{jobid: {key: value}} for the given SLURM job ids, in `scontrol show job` keys.
+
+    slurmctld keeps finished jobs for MinJobAge seconds (3600 on the CI cluster, 300 by default); older ones are
+    looked up with sacct where the site runs accounting (Comment only if AccountingStoreFlags=job_comment).
+    """
     result = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"scontrol show job failed: {result.stderr.strip()}")
     jobs = {}
     for line in result.stdout.splitlines():
         entry = dict(re.findall(r"(\w+)=(\S*)", line))
-        if "JobId" in entry:
+        if entry.get("JobId") in job_ids:
             jobs[entry["JobId"]] = entry
+    missing = sorted(set(job_ids) - set(jobs))
+    if missing and shutil.which("sacct"):
+        result = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-j", ",".join(missing), "--format=JobID,JobName,Comment,Partition,State,ReqTRES"],
+            capture_output=True, text=True,
+        )
+        for line in result.stdout.splitlines() if result.returncode == 0 else []:
+            job_id, name, comment, partition, state, tres = line.split("|")
+            jobs[job_id] = dict(JobId=job_id, JobName=name, Comment=comment, Partition=partition,
+                                JobState=state.split()[0], TresPerJob=tres if "gpu" in tres else "")
     return jobs
 
 
@@ -122,7 +137,7 @@ def check_job(job, slurm, run_id, args):
             continue
         states.append(f"{slurm_id}:{entry.get('JobState')}")
         comment = entry.get("Comment", "")
-        if comment != f"rule_{job.rule}" and not comment.startswith(f"rule_{job.rule}_wildcards_"):
+        if comment and comment != f"rule_{job.rule}" and not comment.startswith(f"rule_{job.rule}_wildcards_"):
             problems.append(f"{job.label}: SLURM job {slurm_id} has comment {comment!r}, expected rule_{job.rule}")
         if run_id and entry.get("JobName") != run_id:
             problems.append(f"{job.label}: SLURM job {slurm_id} named {entry.get('JobName')!r}, not run {run_id}")
@@ -189,7 +204,7 @@ def main(argv=None):
     run_id, jobs = parse_snakemake_log(args.snakemake_log)
     if not jobs:
         raise SystemExit(f"{args.snakemake_log}: no jobs found (nothing to do, or not a Snakemake run log)")
-    slurm = slurm_jobs()
+    slurm = slurm_jobs({slurm_id for job in jobs.values() for slurm_id, _ in job.submissions})
     problems = []
     print(f"SLURM run {run_id}: {len(jobs)} Snakemake jobs")
     for job in sorted(jobs.values(), key=lambda job: int(job.jobid)):

@@ -9,7 +9,7 @@
 # Every command is idempotent. Pid files, spool, state and logs live under $TIFUSION_SLURM_STATE
 # (default /var/lib/tifusion-slurm-ci); `stop` acts only on the pids recorded there. The GPU is a stand-in
 # (gres File=/dev/null): GPU rules get a GPU allocation and CUDA_VISIBLE_DEVICES=0 but run their JAX code on CPU.
-# Needs root and no systemd (the daemons are started directly). See .ci/SLURM.md.
+# Needs root; needs no systemd (the daemons are started directly, as on this CI machine). See .ci/SLURM.md.
 set -euo pipefail
 
 STATE=${TIFUSION_SLURM_STATE:-/var/lib/tifusion-slurm-ci}
@@ -157,7 +157,7 @@ wait_idle() {
     local deadline=$((SECONDS + 30)) state=""
     while ((SECONDS < deadline)); do
         state=$(sinfo -h -o %T 2>/dev/null | sort -u | tr '\n' ' ')
-        [[ $state =~ (idle|mixed|allocated) ]] && { log "node state: $state"; return; }
+        [[ $state =~ (^| )(idle|mixed|allocated)( |$) ]] && { log "node state: $state"; return; }
         sleep 0.2
     done
     die "node not ready after 30 s (sinfo says '${state}'); see $STATE/slurmctld.log and $STATE/slurmd.log"
