@@ -11,7 +11,7 @@ MinJobAge seconds; sacct for older ones where the site runs accounting) come eac
 - every job with a `benchmark:` (a compute rule, by the workflow conventions) ran as a SLURM job, and every
   non-local job has SLURM jobs whose comment names its rule, all with the run's job name;
 - the last SLURM job of every job COMPLETED, and its kept log (.snakemake/slurm_logs/) exists;
-- GPU jobs (resources gpu >= 1, declared by the rule) ran in the GPU partition with a GPU request
+- GPU jobs (resources gpu >= 1, as the rules declare, or a gres of gpu) ran in the GPU partition with a GPU request
   (TresPerJob/TresPerNode/TresPerTask naming gpu); other jobs ran in the CPU partition without one;
 - with --fault-rule: that rule's first SLURM job was CANCELLED, a later one COMPLETED, and the rule's log (which
   the trainers rewrite per attempt) contains --resume-pattern followed by --progress-pattern (it resumed from
@@ -51,8 +51,16 @@ class SnakemakeJob:
 
     @property
     def gpus(self):
-        value = self.resources.get("gpu", "0").strip()
-        return int(value) if value.isdigit() else 0
+        """GPUs requested: the `gpu` resource, or the count in a `gres` of gpu ('gpu:2', 'gpu:a100:1')."""
+        resources = self.resources
+        gpu = resources.get("gpu", "").strip()
+        if gpu.isdigit() and int(gpu) > 0:
+            return int(gpu)
+        for gres in resources.get("gres", "").split(","):
+            parts = gres.strip().split(":")
+            if parts[0] == "gpu":
+                return int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
+        return 0
 
     @property
     def label(self):
