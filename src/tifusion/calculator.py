@@ -7,12 +7,14 @@ potential works in nm and kJ/mol and gives the virial W = -dE/d(eps), so sigma =
 
 The neighbour graph is rebuilt at every call with explicit periodic images
 (:func:`~tifusion.graph.image_range`), so small cells such as phonopy's or a primitive cell
-are exact. Graph building and the energy, forces and virial run in one jitted function that
-is recompiled only when a static shape changes: the number of atoms, the neighbour capacity
-or the number of images. A truncated graph is never used: with a fixed ``capacity`` it is an
+are exact. Graph building and the energy, forces and virial run in one jitted function
+(:func:`evaluate`, shared by all instances) that is recompiled only for a new potential or
+when a static shape changes: the number of atoms, the neighbour capacity or the number of
+images. A truncated graph is never used: with a fixed ``capacity`` it is an
 error, otherwise the capacity grows and the call is repeated.
 """
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +27,17 @@ from tifusion.potential import energy_forces_virial
 from tifusion.units import ANGSTROM, EV, EV_PER_ANGSTROM
 
 CAPACITY_MARGIN = 1.15  # headroom for auto-sized capacities: displaced atoms do not force a recompile
+
+
+@partial(jax.jit, static_argnames=("potential", "capacity", "n_images"))
+def evaluate(potential, params, positions, box, capacity, n_images):
+    """Energy, forces, virial (internal units) and the largest neighbour count, graph built inside.
+
+    Compiled once per potential and static shape, shared by every calculator instance.
+    """
+    graph = build_graph(positions, box, potential.cutoff, capacity, n_images)
+    e, forces, virial = energy_forces_virial(potential, params, positions, box, graph)
+    return e, forces, virial, graph.max_neighbors
 
 
 class PotentialCalculator(Calculator):
@@ -45,12 +58,6 @@ class PotentialCalculator(Calculator):
         self.element = element
         self.fixed_capacity = capacity is not None
         self.capacity = capacity
-        self._evaluate = jax.jit(self._energy_forces_virial, static_argnames=("capacity", "n_images"))
-
-    def _energy_forces_virial(self, params, positions, box, capacity, n_images):
-        graph = build_graph(positions, box, self.potential.cutoff, capacity, n_images)
-        e, forces, virial = energy_forces_virial(self.potential, params, positions, box, graph)
-        return e, forces, virial, graph.max_neighbors
 
     def _check(self, atoms):
         if not all(atoms.pbc):
@@ -67,13 +74,13 @@ class PotentialCalculator(Calculator):
         n_images = image_range(box, self.potential.cutoff)
         if self.capacity is None:
             self.capacity = self._sized_capacity(positions, box)
-        e, forces, virial, max_neighbors = self._evaluate(self.params, positions, box, self.capacity, n_images)
+        e, forces, virial, max_neighbors = evaluate(self.potential, self.params, positions, box, self.capacity, n_images)
         if int(max_neighbors) > self.capacity:
             if self.fixed_capacity:
                 raise RuntimeError(f"PotentialCalculator: an atom has {int(max_neighbors)} neighbours within "
                                    f"{self.potential.cutoff} nm, more than capacity={self.capacity}")
             self.capacity = self._sized_capacity(positions, box)
-            e, forces, virial, max_neighbors = self._evaluate(self.params, positions, box, self.capacity, n_images)
+            e, forces, virial, max_neighbors = evaluate(self.potential, self.params, positions, box, self.capacity, n_images)
         volume = abs(np.linalg.det(box))
         stress = -np.asarray(virial, dtype=np.float64) / volume  # kJ/mol/nm^3, tension positive
         energy = float(e) / EV

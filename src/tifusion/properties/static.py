@@ -19,6 +19,7 @@ Voigt order xx, yy, zz, yz, xz, xy with engineering shears: eps_yz = e4 / 2 etc.
 units throughout (kJ/mol/nm^3); :func:`hexagonal_constants_gpa` and
 :func:`cubic_constants_gpa` read the independent constants out in GPa.
 """
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -45,18 +46,31 @@ def voigt_to_strain(e):
     return jnp.array([[e[0], e[5] / 2, e[4] / 2], [e[5] / 2, e[1], e[3] / 2], [e[4] / 2, e[3] / 2, e[2]]])
 
 
+CAPACITY_QUANTUM = 8  # capacities are rounded up to this, so nearby states share one compiled shape
+
+
+@partial(jax.jit, static_argnames=("cutoff", "capacity", "n_images"))
+def _build_graph(positions, box, cutoff, capacity, n_images):
+    return build_graph(positions, box, cutoff, capacity, n_images)
+
+
 def complete_graph(potential, positions, box):
     """A graph holding every neighbour within the cutoff (capacity sized to fit, explicit images)."""
+    positions, box = jnp.asarray(positions), jnp.asarray(box)
     n_images = image_range(box, potential.cutoff)
-    capacity = count_max_neighbors(positions, box, potential.cutoff)
-    return build_graph(jnp.asarray(positions), jnp.asarray(box), potential.cutoff, max(capacity, 1), n_images)
+    count = int(_build_graph(positions, box, potential.cutoff, 1, n_images).max_neighbors)
+    capacity = CAPACITY_QUANTUM * max(1, -(-count // CAPACITY_QUANTUM))
+    return _build_graph(positions, box, potential.cutoff, capacity, n_images)
+
+
+_energy_forces_virial = jax.jit(energy_forces_virial, static_argnums=0)
 
 
 def forces_and_stress(potential, params, positions, box):
     """Energy (kJ/mol), forces [N, 3] (kJ/mol/nm), stress sigma = -W/V [3, 3] (kJ/mol/nm^3)."""
     positions, box = jnp.asarray(positions), jnp.asarray(box)
     graph = complete_graph(potential, positions, box)
-    e, f, w = energy_forces_virial(potential, params, positions, box, graph)
+    e, f, w = _energy_forces_virial(potential, params, positions, box, graph)
     return float(e), np.asarray(f), -np.asarray(w) / abs(float(jnp.linalg.det(box)))
 
 
@@ -64,6 +78,15 @@ def energy_per_atom(potential, params, positions, box):
     """Energy per atom in kJ/mol."""
     e, _, _ = forces_and_stress(potential, params, positions, box)
     return e / len(positions)
+
+
+@partial(jax.jit, static_argnums=(0, 5))
+@partial(jax.value_and_grad, argnums=2)
+def _relax_value_and_grad(potential, params, x, box, graph, relax_cell):
+    """Energy and gradient in x = (fractional positions, Voigt strain of the cell if relax_cell)."""
+    n = graph.idx.shape[0] * 3
+    strain = voigt_to_strain(x[n:]) if relax_cell else None
+    return energy(potential, params, x[:n].reshape(-1, 3) @ box.T, box, graph, strain)
 
 
 def relax(potential, params, positions, box, relax_cell=True, fmax=1e-4, smax=1e-3, max_rounds=10):
@@ -78,24 +101,16 @@ def relax(potential, params, positions, box, relax_cell=True, fmax=1e-4, smax=1e
     box = np.asarray(box, dtype=np.float64)
     n_atoms = len(positions)
     for _ in range(max_rounds):
-        e0, forces, stress = forces_and_stress(potential, params, positions, box)
-        max_force = float(np.abs(forces).max())
-        max_stress = float(np.abs(stress).max()) if relax_cell else 0.0
-        if max_force < fmax and max_stress < smax:
-            return Relaxed(positions, box, e0, max_force, max_stress)
         graph = complete_graph(potential, positions, box)
+        e0, forces, virial = _energy_forces_virial(potential, params, jnp.asarray(positions), jnp.asarray(box), graph)
+        max_force = float(jnp.abs(forces).max())
+        max_stress = float(jnp.abs(virial).max()) / abs(np.linalg.det(box)) if relax_cell else 0.0
+        if max_force < fmax and max_stress < smax:
+            return Relaxed(positions, box, float(e0), max_force, max_stress)
         frac0 = np.linalg.solve(box, positions.T).T
-        box_j = jnp.asarray(box)
-
-        def objective(x):
-            frac = x[: 3 * n_atoms].reshape(n_atoms, 3)
-            strain = voigt_to_strain(x[3 * n_atoms :]) if relax_cell else None
-            return energy(potential, params, frac @ box_j.T, box_j, graph, strain)
-
-        value_and_grad = jax.jit(jax.value_and_grad(objective))
 
         def fun(x):
-            v, g = value_and_grad(jnp.asarray(x))
+            v, g = _relax_value_and_grad(potential, params, jnp.asarray(x), jnp.asarray(box), graph, relax_cell)
             return float(v), np.asarray(g, dtype=np.float64)
 
         x0 = np.concatenate([frac0.ravel(), np.zeros(6 if relax_cell else 0)])
@@ -134,6 +149,14 @@ def relax_cubic(potential, params, structure, a, **relax_options):
                 positions=state.positions, box=state.box)
 
 
+@partial(jax.jit, static_argnums=0)
+@partial(jax.hessian, argnums=5)
+def _displacement_strain_hessian(potential, params, positions, box, graph, x):
+    """Hessian of the energy in x = (atom displacements [3N], Voigt strain [6]) at x."""
+    n = positions.size
+    return energy(potential, params, positions + x[:n].reshape(-1, 3), box, graph, voigt_to_strain(x[n:]))
+
+
 def elastic_tensor(potential, params, positions, box, relaxed_ions=True, fmax=1e-2, smax=0.5):
     """6x6 Voigt elastic tensor (kJ/mol/nm^3) at a force- and stress-free state.
 
@@ -150,12 +173,7 @@ def elastic_tensor(potential, params, positions, box, relaxed_ions=True, fmax=1e
                          f"(fmax {fmax}), max stress {np.abs(stress).max():.3g} kJ/mol/nm^3 (smax {smax})")
     graph = complete_graph(potential, positions, box)
     n = 3 * len(positions)
-
-    def energy_of(x):
-        u = x[:n].reshape(-1, 3)
-        return energy(potential, params, positions + u, box, graph, voigt_to_strain(x[n:]))
-
-    hessian = np.asarray(jax.jit(jax.hessian(energy_of))(jnp.zeros(n + 6)))
+    hessian = np.asarray(_displacement_strain_hessian(potential, params, positions, box, graph, jnp.zeros(n + 6)))
     c = hessian[n:, n:]
     if relaxed_ions and n > 3:
         phi = hessian[3:n, 3:n]  # atom 0 held fixed: removes the translations

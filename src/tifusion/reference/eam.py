@@ -91,7 +91,15 @@ def atom_energies(params, d, graph):
     return EV * (embedding_energy(rho) + half_pairs)
 
 
+def no_parameters(rng):
+    del rng
+    return None
+
+
 def zhou2004_ti():
-    """The Zhou 2004 Ti EAM as a :class:`~tifusion.potential.Potential` (params None)."""
-    return Potential(name="zhou2004_ti_eam_rc7.5A", cutoff=CUTOFF, atom_energies=atom_energies,
-                     init=lambda rng: None)
+    """The Zhou 2004 Ti EAM as a :class:`~tifusion.potential.Potential` (params None).
+
+    Equal instances compare equal (module-level functions), so jit caches keyed on the
+    potential as a static argument are shared between calls.
+    """
+    return Potential(name="zhou2004_ti_eam_rc7.5A", cutoff=CUTOFF, atom_energies=atom_energies, init=no_parameters)
