@@ -67,8 +67,9 @@ python .ci/slurm_test_profile.py "$workdir/profile" --configfile "$configfile" >
 cat "$workdir/profile/config.yaml"
 
 run_log=$workdir/snakemake.log
-snakemake_cmd=(timeout -s INT "$timeout_s" snakemake --profile slurm --profile "$workdir/profile"
-    --configfile "$configfile" "${targets[@]}")
+# Targets first: --configfile takes several values and would swallow them.
+snakemake_cmd=(timeout -s INT "$timeout_s" snakemake "${targets[@]}" --profile slurm --profile "$workdir/profile"
+    --configfile "$configfile")
 step "run: ${snakemake_cmd[*]}"
 
 # Cancel the first running SLURM job of $fault_rule once the rule's log matches $fault_when.
