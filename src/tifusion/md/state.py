@@ -1,0 +1,203 @@
+"""The MD state shared by every integrator, its initialisation, evaluation and storage.
+
+An :class:`MDState` is a flat NamedTuple of arrays, so it is a pytree that jit/scan carry
+as is, and an npz file holds it exactly (:func:`save_state`, :func:`load_state`): a
+trajectory continued from a saved state is bit-identical to an uninterrupted one.
+
+Units are the internal ones (:mod:`tifusion.units`): nm, ps, u, kJ/mol. Positions are
+Cartesian and never wrapped (the graph handles unwrapped positions), so displacements
+over a run are directly available. The box follows the graph convention (columns are
+lattice vectors); only barostats change it.
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tifusion.graph import Graph, build_graph, count_max_neighbors, image_range, perpendicular_widths
+from tifusion.io import load_npz_metadata, save_npz
+from tifusion.potential import energy_forces_virial
+from tifusion.units import KB, MASS_TI
+
+
+class MDState(NamedTuple):
+    positions: jax.Array  # [N, 3] nm, Cartesian, unwrapped
+    momenta: jax.Array  # [N, 3] u nm/ps
+    box: jax.Array  # [3, 3] nm, columns = lattice vectors
+    forces: jax.Array  # [N, 3] kJ/mol/nm at positions
+    energy: jax.Array  # [] potential energy, kJ/mol
+    virial: jax.Array  # [3, 3] W = -dU/d(eps), kJ/mol (positive under compression)
+    key: jax.Array  # [2] uint32 PRNG key (raw, so it saves to npz)
+    step: jax.Array  # [] int, MD steps done since the state was created
+    capacity: jax.Array  # [] int, neighbour slots per atom of the graph
+    chain_position: jax.Array  # [L] Nose-Hoover chain (L = 0 until a Nose-Hoover run)
+    chain_momentum: jax.Array  # [L]
+
+
+class Evaluation(NamedTuple):
+    energy: jax.Array
+    forces: jax.Array
+    virial: jax.Array
+    max_neighbors: jax.Array  # largest neighbour count within cutoff + skin (may exceed capacity)
+    images_ok: jax.Array  # the image search (n_images) covers cutoff + skin in this box
+
+
+class Neighbors(NamedTuple):
+    """A graph built with cutoff + skin at ``positions``/``box``, reused while it stays valid."""
+
+    graph: Graph
+    positions: jax.Array
+    box: jax.Array
+
+
+def images_cover_cutoff(box, cutoff, n_images):
+    """Traced check that ``n_images`` (None = minimum image) finds all neighbours in ``box``."""
+    a, b, c = box.T
+    widths = jnp.abs(jnp.linalg.det(box)) / jnp.stack(
+        [jnp.linalg.norm(jnp.cross(b, c)), jnp.linalg.norm(jnp.cross(c, a)), jnp.linalg.norm(jnp.cross(a, b))]
+    )
+    if n_images is None:
+        return jnp.all(widths >= 2 * cutoff)
+    return jnp.all(jnp.asarray(n_images, dtype=widths.dtype) * widths >= cutoff)
+
+
+def build_neighbors(positions, box, cutoff, skin, capacity, n_images):
+    return Neighbors(build_graph(positions, box, cutoff + skin, capacity, n_images), positions, box)
+
+
+def neighbors_stale(neighbors, positions, box, cutoff, skin):
+    """True unless every pair now within ``cutoff`` was within ``cutoff + skin`` at the build.
+
+    With F = box box_0^-1 and the displacements u_i = R_i - F R0_i beyond the affine
+    deformation, a pair at r0 >= cutoff + skin is now at least (1 - |F - 1|) r0 - 2 max|u|
+    apart (|.| the Frobenius norm bounds the spectral one).
+    """
+    deformation = box @ jnp.linalg.inv(neighbors.box)
+    u = positions - neighbors.positions @ deformation.T
+    max_u = jnp.sqrt(jnp.max(jnp.sum(u**2, axis=-1)))
+    strain = jnp.linalg.norm(deformation - jnp.eye(3, dtype=box.dtype))
+    return (1 - strain) * (cutoff + skin) - 2 * max_u < cutoff
+
+
+def evaluate(potential, params, positions, box, neighbors, capacity, n_images, skin):
+    """Energy, forces, virial at ``positions``; the graph is rebuilt when stale (every call if skin is 0).
+
+    Jit-able with static capacity, n_images and skin. Returns (Evaluation, neighbors).
+    """
+    cutoff = potential.cutoff
+    if skin == 0:
+        neighbors = build_neighbors(positions, box, cutoff, 0.0, capacity, n_images)
+    else:
+        neighbors = jax.lax.cond(neighbors_stale(neighbors, positions, box, cutoff, skin),
+                                 lambda: build_neighbors(positions, box, cutoff, skin, capacity, n_images),
+                                 lambda: neighbors)
+    graph = neighbors.graph
+    e, f, w = energy_forces_virial(potential, params, positions, box, graph)
+    ev = Evaluation(e, f, w, graph.max_neighbors, images_cover_cutoff(box, cutoff + skin, n_images))
+    return ev, neighbors
+
+
+def kinetic_tensor(momenta, mass):
+    """K = sum_i p_i p_i^T / m_i [3, 3] in kJ/mol (twice the kinetic energy tensor; tr K = 2 E_kin)."""
+    return jnp.einsum("na,nb->ab", momenta, momenta / per_atom_mass(mass))
+
+
+def kinetic_temperature(kinetic, n_atoms):
+    """Instantaneous temperature in K from K (3N degrees of freedom, as in Langevin dynamics)."""
+    return jnp.trace(kinetic, axis1=-2, axis2=-1) / (3 * n_atoms * KB)
+
+
+def per_atom_mass(mass):
+    mass = jnp.asarray(mass)
+    return mass[:, None] if mass.ndim == 1 else mass
+
+
+def maxwell_boltzmann(key, n_atoms, kT, mass=MASS_TI, dtype=jnp.float64):
+    """Momenta [N, 3] drawn at temperature kT, with the centre-of-mass momentum removed."""
+    p = jnp.sqrt(per_atom_mass(mass) * kT) * jax.random.normal(key, (n_atoms, 3), dtype=dtype)
+    return p - jnp.mean(p, axis=0)
+
+
+def default_capacity(positions, box, cutoff):
+    """Neighbour slots for a run: 20 % above the largest count in ``positions``, plus 2."""
+    return int(np.ceil(1.2 * count_max_neighbors(positions, box, cutoff))) + 2
+
+
+def init_state(key, positions, box, kT, potential, params, mass=MASS_TI, capacity=None):
+    """A state at ``positions`` with Maxwell-Boltzmann momenta at kT (kJ/mol), step 0.
+
+    ``capacity`` defaults to :func:`default_capacity`; runs grow it when needed. A graph
+    that overflows already here is an error (pass a larger capacity).
+    """
+    positions = jnp.asarray(positions)
+    box = jnp.asarray(box, dtype=positions.dtype)
+    np_box = np.asarray(box)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise ValueError(f"positions must have shape [N, 3], got {positions.shape}")
+    if np_box.shape != (3, 3) or not np.linalg.det(np_box) > 0:
+        raise ValueError(f"box must be a right-handed 3x3 matrix (columns = lattice vectors), got {np_box}")
+    if capacity is None:
+        capacity = default_capacity(positions, box, potential.cutoff)
+    key_momenta, key_run = jax.random.split(key)
+    momenta = maxwell_boltzmann(key_momenta, positions.shape[0], kT, mass, positions.dtype)
+    n_images = image_range(np_box, potential.cutoff)
+    neighbors = build_neighbors(positions, box, potential.cutoff, 0.0, int(capacity), n_images)
+    ev, _ = evaluate(potential, params, positions, box, neighbors, int(capacity), n_images, 0.0)
+    if int(ev.max_neighbors) > int(capacity):
+        raise ValueError(f"capacity {capacity} is below the {int(ev.max_neighbors)} neighbours of the initial positions")
+    return MDState(
+        positions=positions,
+        momenta=momenta,
+        box=box,
+        forces=ev.forces,
+        energy=ev.energy,
+        virial=ev.virial,
+        key=key_run,
+        step=jnp.asarray(0),
+        capacity=jnp.asarray(int(capacity)),
+        chain_position=jnp.zeros(0, dtype=positions.dtype),
+        chain_momentum=jnp.zeros(0, dtype=positions.dtype),
+    )
+
+
+def choose_images(box, cutoff, current=None, margin=0.05):
+    """``n_images`` for runs whose box may shrink by ``margin``: keeps ``current`` while it stays valid.
+
+    Returns (n_images,). The one-element tuple distinguishes "minimum image" (None) from
+    "not chosen yet" for callers that keep the previous choice.
+    """
+    widths = perpendicular_widths(box) * (1 - margin)
+    if current is not None:
+        (n_images,) = current
+        if n_images is None and np.all(widths >= 2 * cutoff):
+            return current
+        if n_images is not None and np.all(np.asarray(n_images) * widths >= cutoff):
+            return current
+    if np.all(widths >= 2 * cutoff):
+        return (None,)
+    return (tuple(int(np.ceil(cutoff / w)) for w in widths),)
+
+
+def save_state(path, state, record=None):
+    """Write ``state`` (all fields, exactly) to an npz file, atomically, with an optional provenance record."""
+    arrays = {name: np.asarray(value) for name, value in state._asdict().items()}
+    save_npz(path, arrays, {"kind": "tifusion.md.MDState", **(record or {})})
+
+
+def load_state(path):
+    """The :class:`MDState` saved by :func:`save_state`."""
+    meta = load_npz_metadata(path)
+    if meta is None or meta.get("kind") != "tifusion.md.MDState":
+        raise ValueError(f"{path}: not an MD state file written by tifusion.md.state.save_state (metadata {meta})")
+    with np.load(path) as data:
+        missing = [name for name in MDState._fields if name not in data.files]
+        if missing:
+            raise ValueError(f"{path}: MD state file lacks fields {missing}")
+        return MDState(**{name: jnp.asarray(data[name]) for name in MDState._fields})
+
+
+def state_summary(state):
+    """Plain-Python numbers describing a state (for logs and provenance records)."""
+    return {"step": int(state.step), "capacity": int(state.capacity), "n_atoms": int(state.positions.shape[0]),
+            "volume_nm3": float(abs(np.linalg.det(np.asarray(state.box))))}

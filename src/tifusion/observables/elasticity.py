@@ -1,0 +1,165 @@
+"""Born terms, the stress-fluctuation elastic tensor, pressure, and elastic-constant readouts.
+
+Conventions (internal units, :mod:`tifusion.units`; stresses and stiffnesses in kJ/mol/nm^3):
+
+- strain: a general (non-symmetric) displacement gradient eps applied affinely,
+  d -> (1 + eps) d for every neighbour vector (positions and box deform together), as in
+  the paper's code (``jacfwd(jacrev(U))`` of a 3x3 eps);
+- Born stress sigma_B = (1/V) dU/d(eps) at eps = 0: tension positive, potential part only;
+  sigma_B = -W / V with the virial W of :mod:`tifusion.potential`;
+- Born stiffness C_B = (1/V) d2U/d(eps_ij) d(eps_kl) at eps = 0 over the general gradient;
+  for a rotation-invariant U it equals the symmetric-strain stiffness plus the stress
+  term delta_ik sigma_jl (see :func:`born_terms`);
+- kinetic tensor K = sum_i m_i v_i v_i^T; pressure tensor P = (K + W) / V (compression
+  positive), scalar P = tr(P) / 3 = (tr K + tr W) / (3 V); stress = -P.
+"""
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tifusion.graph import build_graph
+from tifusion.potential import energy
+
+# Symmetric strain directions (eps_kl + eps_lk) / 2 in Voigt order xx, yy, zz, yz, xz, xy.
+VOIGT_PAIRS = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+
+
+def _symmetric_directions(dtype):
+    t = np.zeros((6, 3, 3))
+    for m, (k, l) in enumerate(VOIGT_PAIRS):
+        t[m, k, l] += 0.5
+        t[m, l, k] += 0.5
+    return jnp.asarray(t, dtype=dtype)
+
+
+def born_terms(potential, params, positions, box, graph):
+    """(sigma_B [3, 3], C_B [3, 3, 3, 3]) at eps = 0 for one configuration.
+
+    Cost: one gradient and its forward-mode derivative along the 6 symmetric strain
+    directions (vmapped), not the 9 x 9 nested Hessian. The antisymmetric (rotation) part
+    follows from rotation invariance, U((1 + w) F) = U(F) for infinitesimal antisymmetric
+    w: with G(eps) = dU/d(eps) = F S(E) (S the derivative with respect to the Green strain
+    E = (F^T F - 1) / 2, F = 1 + eps),
+
+        H_ijkl = d2U / d(eps_ij) d(eps_kl) = Q_ijkl + (delta_ik G_jl - delta_il G_jk) / 2,
+
+    where Q_ijkl = (H_ijkl + H_ijlk) / 2 is what the symmetric directions give and
+    G = dU/d(eps) at eps = 0 (symmetric). Equivalently H = d2U/dE dE + delta_ik G_jl.
+    """
+    dtype = positions.dtype
+    volume = jnp.abs(jnp.linalg.det(box))
+
+    def strain_gradient(eps):
+        return jax.grad(lambda e: energy(potential, params, positions, box, graph, e))(eps)
+
+    zero = jnp.zeros((3, 3), dtype=dtype)
+    gradient, linear = jax.linearize(strain_gradient, zero)
+    columns = jax.vmap(linear)(_symmetric_directions(dtype))  # [6, 3, 3]: Q[:, :, k, l] for the Voigt pairs
+    q = jnp.zeros((3, 3, 3, 3), dtype=dtype)
+    for m, (k, l) in enumerate(VOIGT_PAIRS):
+        q = q.at[:, :, k, l].set(columns[m]).at[:, :, l, k].set(columns[m])
+    delta = jnp.eye(3, dtype=dtype)
+    rotation = 0.5 * (jnp.einsum("ik,jl->ijkl", delta, gradient) - jnp.einsum("il,jk->ijkl", delta, gradient))
+    return gradient / volume, (q + rotation) / volume
+
+
+@partial(jax.jit, static_argnames=("potential", "capacity", "n_images", "batch_size"))
+def born_terms_batch(potential, params, positions, box, capacity, n_images=None, batch_size=8):
+    """Born terms of many frames: (sigma_B [F, 3, 3], C_B [F, 3, 3, 3, 3], overflowed [F]).
+
+    ``positions`` [F, N, 3]; ``box`` [3, 3] (shared) or [F, 3, 3]. Each frame gets its own
+    graph (static ``capacity``, ``n_images`` as in :func:`tifusion.graph.build_graph`);
+    frames whose graph overflowed are flagged, and their terms must not be used. Frames are
+    processed ``batch_size`` at a time (vmap inside ``lax.map``) to bound memory; each
+    frame is rematerialised under reverse-mode differentiation (``jax.checkpoint``).
+    """
+    boxes = jnp.broadcast_to(box, positions.shape[:1] + (3, 3))
+
+    @jax.checkpoint
+    def one_frame(args):
+        r, b = args
+        graph = build_graph(r, b, potential.cutoff, capacity, n_images)
+        sigma, stiffness = born_terms(potential, params, r, b, graph)
+        return sigma, stiffness, graph.max_neighbors > capacity
+
+    return jax.lax.map(one_frame, (positions, boxes), batch_size=batch_size)
+
+
+def stress_fluctuation(sigma_born, stiffness_born, weights, volume, kT, n_atoms):
+    """Isothermal elastic tensor C [3, 3, 3, 3] by the stress-fluctuation formula (differentiable).
+
+    C = <C_B> - (V / kT) (<sigma_B sigma_B> - <sigma_B><sigma_B>) + (N kT / V)(d_ik d_jl + d_il d_jk)
+
+    over frames with ``weights`` [n] summing to 1 (reweighting), or uniform for None.
+    ``volume`` and ``kT`` are the fixed NVT values (nm^3, kJ/mol).
+    """
+    n = sigma_born.shape[0]
+    w = jnp.full((n,), 1.0 / n, dtype=sigma_born.dtype) if weights is None else weights
+    mean_sigma = jnp.einsum("n,nij->ij", w, sigma_born)
+    mean_sigma_sigma = jnp.einsum("n,nij,nkl->ijkl", w, sigma_born, sigma_born)
+    mean_born = jnp.einsum("n,nijkl->ijkl", w, stiffness_born)
+    fluctuation = mean_sigma_sigma - jnp.einsum("ij,kl->ijkl", mean_sigma, mean_sigma)
+    delta = jnp.eye(3, dtype=sigma_born.dtype)
+    kinetic = jnp.einsum("ik,jl->ijkl", delta, delta) + jnp.einsum("il,jk->ijkl", delta, delta)
+    return mean_born - (volume / kT) * fluctuation + (n_atoms * kT / volume) * kinetic
+
+
+def hexagonal_constants(c):
+    """(C11, C33, C44, C12, C13) of a tensor with z along the hexagonal c axis (paper's averaging).
+
+    C11 = (c0000 + c1111)/2, C33 = c2222, C44 = mean of the 8 entries 0202, 2002, 0220, 2020,
+    2121, 1221, 2112, 1212, C12 = (c0011 + c1100)/2, C13 = mean of 0022, 2200, 1122, 2211.
+    """
+    c11 = (c[0, 0, 0, 0] + c[1, 1, 1, 1]) / 2
+    c33 = c[2, 2, 2, 2]
+    c44 = (c[0, 2, 0, 2] + c[2, 0, 0, 2] + c[0, 2, 2, 0] + c[2, 0, 2, 0]
+           + c[2, 1, 2, 1] + c[1, 2, 2, 1] + c[2, 1, 1, 2] + c[1, 2, 1, 2]) / 8
+    c12 = (c[0, 0, 1, 1] + c[1, 1, 0, 0]) / 2
+    c13 = (c[0, 0, 2, 2] + c[2, 2, 0, 0] + c[1, 1, 2, 2] + c[2, 2, 1, 1]) / 4
+    return c11, c33, c44, c12, c13
+
+
+def cubic_constants(c):
+    """(C11, C12, C44) of a tensor in the cubic axes, each averaged over its equivalent entries."""
+    pairs = ((0, 1), (0, 2), (1, 2))
+    c11 = (c[0, 0, 0, 0] + c[1, 1, 1, 1] + c[2, 2, 2, 2]) / 3
+    c12 = sum(c[i, i, j, j] + c[j, j, i, i] for i, j in pairs) / 6
+    c44 = sum(c[i, j, i, j] + c[j, i, j, i] + c[i, j, j, i] + c[j, i, i, j] for i, j in pairs) / 12
+    return c11, c12, c44
+
+
+def voigt_moduli(c11, c12, c13, c33, c44):
+    """Voigt bulk and shear moduli and Poisson ratio (K, G, nu) of a HEXAGONAL crystal.
+
+    K = (2/9)(C11 + C12 + 2 C13 + C33/2), G = (1/30)(12 C44 + 7 C11 - 5 C12 + 2 C33 - 4 C13),
+    nu = (3K - 2G) / (2G + 6K). Uses C66 = (C11 - C12)/2, so not for cubic crystals: use
+    :func:`voigt_moduli_of_tensor` there.
+    """
+    k = (2 / 9) * (c11 + c12 + 2 * c13 + c33 / 2)
+    g = (12 * c44 + 7 * c11 - 5 * c12 + 2 * c33 - 4 * c13) / 30
+    return k, g, poisson_ratio(k, g)
+
+
+def voigt_moduli_of_tensor(c):
+    """Voigt (K, G, nu) of any elastic tensor: K = C_iijj / 9, G = (3 C_ijij - C_iijj) / 30."""
+    trace_iijj = jnp.einsum("iijj->", c)
+    trace_ijij = jnp.einsum("ijij->", c)
+    k = trace_iijj / 9
+    g = (3 * trace_ijij - trace_iijj) / 30
+    return k, g, poisson_ratio(k, g)
+
+
+def poisson_ratio(k, g):
+    return (3 * k - 2 * g) / (2 * g + 6 * k)
+
+
+def pressure_tensor(virial, kinetic, volume):
+    """P = (K + W) / V, compression positive; W = -dU/d(eps), K = sum m v v^T (kJ/mol)."""
+    return (kinetic + virial) / volume
+
+
+def pressure(virial, kinetic, volume):
+    """Scalar pressure (tr K + tr W) / (3 V), kinetic part included; works on [..., 3, 3] stacks."""
+    return (jnp.trace(kinetic, axis1=-2, axis2=-1) + jnp.trace(virial, axis1=-2, axis2=-1)) / (3 * volume)
