@@ -95,9 +95,9 @@ def test_band_path_geometry_dos_normalisation_and_corner_frequencies(phonon):
     corners = np.cumsum([0, gm, mk, kg, ga])
     np.testing.assert_allclose(bands.label_distances, corners, rtol=1e-12)
     assert bands.frequencies.shape == (4 * 11, 6)
-    np.testing.assert_allclose(bands.frequencies[[10, 21, 32, 43]],
-                               phonons.frequencies_at(phonon, [[0.5, 0, 0], [1 / 3, 1 / 3, 0], [0, 0, 0],
-                                                               [0, 0, 0.5]]), atol=1e-5)  # sqrt of ~1e-13 at the Gamma zeros
+    corners_q = [[0.5, 0, 0], [1 / 3, 1 / 3, 0], [0, 0, 0], [0, 0, 0.5]]
+    np.testing.assert_allclose(bands.frequencies[[10, 21, 32, 43]], phonons.frequencies_at(phonon, corners_q),
+                               atol=1e-5)  # sqrt of ~1e-13 at the Gamma zeros
     # hcp at A: the non-symmorphic screw axis makes every band doubly degenerate.
     at_a = bands.frequencies[-1]
     np.testing.assert_allclose(at_a[0::2], at_a[1::2], atol=1e-6)
