@@ -1,0 +1,208 @@
+"""The canonical DFT-like dataset: one ``dataset.npz`` in internal units (nm, kJ/mol).
+
+Both sources (the authors' published DFT arrays, :mod:`tifusion.data.published`, and the
+offline set labelled by the reference EAM, :mod:`tifusion.data.embedded`) are converted to
+this one format, written with :func:`tifusion.io.save_npz` (provenance in ``metadata``):
+
+=============  =========  ============  ====================================================
+key            dtype      shape         content
+=============  =========  ============  ====================================================
+positions      float64    [n, N, 3]     Cartesian positions, nm; padding atoms are zero
+atom_mask      bool       [n, N]        real atoms (False = padding, for mixed atom counts)
+box            float64    [n, 3, 3]     cell, nm; COLUMNS are lattice vectors (jax-md)
+energy         float64    [n]           total energy per configuration, kJ/mol
+forces         float64    [n, N, 3]     forces, kJ/mol/nm; zero on padding atoms
+virial         float64    [n, 3, 3]     W = -dU/d(eps) = P_pot V per configuration, kJ/mol;
+                                        positive under compression (DeePMD sign)
+types          int64      [n]           0 = virial trained ("Init"), 1 = energy and forces
+                                        only ("Bulk")
+phase          str        [n]           "hcp" | "bcc" | "fcc" | "liquid" | "other"
+split          int8       [n]           0 train, 1 validation, 2 test; contiguous in file
+                                        order (train | validation | test)
+=============  =========  ============  ====================================================
+
+The split sizes are train = int(f_train n), validation = int(f_val n), test = the rest
+(the rule of the authors' trainer: 3992/570/1142 for their 5704 configurations).
+"""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tifusion.graph import build_graph, image_range
+from tifusion.io import save_npz
+
+PHASES = ("hcp", "bcc", "fcc", "liquid", "other")
+SPLITS = ("train", "validation", "test")
+TYPE_VIRIAL, TYPE_ENERGY_FORCES = 0, 1
+
+
+class Dataset(NamedTuple):
+    positions: np.ndarray  # [n, N, 3] float64, nm
+    atom_mask: np.ndarray  # [n, N] bool
+    box: np.ndarray  # [n, 3, 3] float64, nm, columns = lattice vectors
+    energy: np.ndarray  # [n] float64, kJ/mol
+    forces: np.ndarray  # [n, N, 3] float64, kJ/mol/nm
+    virial: np.ndarray  # [n, 3, 3] float64, kJ/mol, W = -dU/d(eps)
+    types: np.ndarray  # [n] int64, 0 = virial trained, 1 = energy and forces only
+    phase: np.ndarray  # [n] str
+    split: np.ndarray  # [n] int8, 0 train, 1 validation, 2 test
+
+    @property
+    def n_configurations(self):
+        return self.energy.shape[0]
+
+
+class DatasetError(ValueError):
+    """A dataset file or array that does not follow the canonical format."""
+
+
+# key -> (dtype, shape after the configuration axis; "N" = atom axis)
+_FORMAT = {
+    "positions": (np.float64, ("N", 3)),
+    "atom_mask": (np.bool_, ("N",)),
+    "box": (np.float64, (3, 3)),
+    "energy": (np.float64, ()),
+    "forces": (np.float64, ("N", 3)),
+    "virial": (np.float64, (3, 3)),
+    "types": (np.int64, ()),
+    "phase": (np.str_, ()),
+    "split": (np.int8, ()),
+}
+_FLOATS = ("positions", "box", "energy", "forces", "virial")
+
+
+def contiguous_split(n, train_fraction=0.7, validation_fraction=0.1):
+    """Split labels [n] int8: int(f_train n) train, int(f_val n) validation, the rest test."""
+    if not (0 < train_fraction < 1 and 0 <= validation_fraction < 1 and train_fraction + validation_fraction <= 1):
+        raise DatasetError(f"split fractions train={train_fraction}, validation={validation_fraction}: "
+                           "need 0 < train < 1, 0 <= validation, train + validation <= 1")
+    n_train, n_val = int(train_fraction * n), int(validation_fraction * n)
+    split = np.full(n, 2, dtype=np.int8)
+    split[:n_train] = 0
+    split[n_train:n_train + n_val] = 1
+    return split
+
+
+def validate(ds, source="dataset"):
+    """Check keys, dtypes, shapes, finiteness and label values; errors name ``source`` and the key."""
+    def fail(key, message):
+        raise DatasetError(f"{source}: key '{key}': {message}")
+
+    arrays = ds._asdict()
+    n = np.shape(arrays["energy"])[0] if np.ndim(arrays["energy"]) == 1 else None
+    if n is None:
+        fail("energy", f"expected shape [n], got {np.shape(arrays['energy'])}")
+    n_atoms = np.shape(arrays["positions"])[1] if np.ndim(arrays["positions"]) == 3 else None
+    for key, (dtype, trailing) in _FORMAT.items():
+        value = arrays[key]
+        if not isinstance(value, np.ndarray):
+            fail(key, f"expected a numpy array, got {type(value).__name__}")
+        if not np.issubdtype(value.dtype, dtype):
+            fail(key, f"expected dtype {np.dtype(dtype).name}, got {value.dtype}")
+        expected = (n,) + tuple(n_atoms if d == "N" else d for d in trailing)
+        if value.shape != expected:
+            fail(key, f"expected shape {expected}, got {value.shape}")
+    for key in _FLOATS:
+        bad = ~np.isfinite(arrays[key]).reshape(n, -1).all(axis=1)
+        if bad.any():
+            fail(key, f"non-finite values in {bad.sum()} configuration(s), first at index {np.argmax(bad)}")
+    padding = ~ds.atom_mask
+    if not ds.atom_mask.any(axis=1).all():
+        fail("atom_mask", f"configuration {np.argmin(ds.atom_mask.any(axis=1))} has no atoms")
+    for key in ("positions", "forces"):
+        if np.any(arrays[key][padding] != 0):
+            fail(key, "padding atoms (atom_mask False) must be zero")
+    if np.any(np.linalg.det(ds.box) <= 0):
+        fail("box", f"non-positive volume (columns not a right-handed cell) at index "
+                    f"{np.argmax(np.linalg.det(ds.box) <= 0)}")
+    if not np.isin(ds.types, (TYPE_VIRIAL, TYPE_ENERGY_FORCES)).all():
+        fail("types", f"values must be 0 or 1, got {sorted(set(ds.types.tolist()))}")
+    unknown = set(ds.phase.tolist()) - set(PHASES)
+    if unknown:
+        fail("phase", f"unknown phase(s) {sorted(unknown)}; allowed {PHASES}")
+    if not np.isin(ds.split, (0, 1, 2)).all():
+        fail("split", f"values must be 0, 1 or 2, got {sorted(set(ds.split.tolist()))}")
+    if np.any(np.diff(ds.split) < 0):
+        fail("split", "not contiguous in file order (train | validation | test)")
+    return ds
+
+
+def save_dataset(path, ds, record=None):
+    """Validate and write ``ds`` atomically to ``path`` (npz), with ``record`` as metadata."""
+    validate(ds, source=f"dataset to write to {path}")
+    save_npz(path, ds._asdict(), record)
+
+
+def load_dataset(path):
+    """Read and validate a canonical ``dataset.npz``; errors name the file and the key."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{path}: cannot read as npz: {err}") from err
+    with data:
+        missing = [key for key in Dataset._fields if key not in data.files]
+        if missing:
+            raise DatasetError(f"{path}: key '{missing[0]}': missing (missing keys: {missing})")
+        unexpected = sorted(set(data.files) - set(Dataset._fields) - {"metadata"})
+        if unexpected:
+            raise DatasetError(f"{path}: key '{unexpected[0]}': not part of the canonical format")
+        ds = Dataset(**{key: data[key] for key in Dataset._fields})
+    return validate(ds, source=str(path))
+
+
+def subset(ds, split_name):
+    """The configurations of one split: "train", "validation" or "test"."""
+    if split_name not in SPLITS:
+        raise DatasetError(f"unknown split '{split_name}'; choose one of {SPLITS}")
+    keep = ds.split == SPLITS.index(split_name)
+    return Dataset(*(value[keep] for value in ds))
+
+
+def _vmapped_graphs(capacity, n_images):
+    return jax.jit(jax.vmap(lambda r, b, c, m: build_graph(r, b, c, capacity, n_images, m)))
+
+
+_GRAPH_FUNCTIONS = {}
+
+
+def batched_graphs(positions, box, atom_mask, cutoff, capacity, max_pairs=2**22):
+    """Neighbour graphs of many configurations, vectorised in chunks.
+
+    ``cutoff`` is a scalar or one value per configuration. Configurations are grouped by the
+    periodic images their cell needs (:func:`tifusion.graph.image_range`) and processed in
+    fixed-size chunks of at most ``max_pairs`` candidate pairs (memory bound; the last chunk
+    is padded by repetition, so each group compiles once). Yields ``(indices, graph)``, the
+    graph batched over the configurations ``indices`` (numpy arrays).
+    """
+    positions, box, atom_mask = np.asarray(positions), np.asarray(box), np.asarray(atom_mask)
+    n, n_atoms = positions.shape[:2]
+    cutoff = np.broadcast_to(np.asarray(cutoff, dtype=positions.dtype), (n,))
+    images = [image_range(box[i], cutoff[i]) for i in range(n)]
+    for n_images in sorted(set(images), key=str):
+        group = np.array([i for i in range(n) if images[i] == n_images])
+        n_shifts = 1 if n_images is None else int(np.prod([2 * k + 1 for k in n_images]))
+        chunk = max(1, min(len(group), max_pairs // (n_atoms * n_atoms * n_shifts)))
+        key = (capacity, n_images)
+        if key not in _GRAPH_FUNCTIONS:
+            _GRAPH_FUNCTIONS[key] = _vmapped_graphs(capacity, n_images)
+        graphs_of = _GRAPH_FUNCTIONS[key]
+        for start in range(0, len(group), chunk):
+            indices = group[start:start + chunk]
+            padded = np.concatenate([indices, np.repeat(indices[:1], chunk - len(indices))])
+            graph = graphs_of(jnp.asarray(positions[padded]), jnp.asarray(box[padded]),
+                              jnp.asarray(cutoff[padded]), jnp.asarray(atom_mask[padded]))
+            yield indices, jax.tree_util.tree_map(lambda x: np.asarray(x)[:len(indices)], graph)
+
+
+def max_neighbors(ds, cutoff):
+    """Largest neighbour count within ``cutoff`` (nm) of any atom, per configuration [n] int.
+
+    For sizing model graph capacities; ``np.argmax`` of the result names the worst sample.
+    Periodic images are searched explicitly where a cell is narrower than 2 cutoff.
+    """
+    counts = np.zeros(ds.n_configurations, dtype=np.int64)
+    for indices, graph in batched_graphs(ds.positions, ds.box, ds.atom_mask, cutoff, capacity=1):
+        counts[indices] = graph.max_neighbors
+    return counts
