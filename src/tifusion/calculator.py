@@ -11,13 +11,13 @@ are exact. Graph building and the energy, forces and virial run in one jitted fu
 (:func:`evaluate`, shared by all instances) that is recompiled only for a new potential or
 when a static shape changes: the number of atoms, the neighbour capacity or the number of
 images. A truncated graph is never used: with a fixed ``capacity`` it is an
-error, otherwise the capacity grows and the call is repeated.
+error, otherwise the capacity grows and the call is repeated. The potential is a static jit
+argument: its fields must be hashable.
 """
 import math
 from functools import partial
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -64,7 +64,8 @@ class PotentialCalculator(Calculator):
             raise ValueError(f"PotentialCalculator needs a fully periodic cell, got pbc = {list(atoms.pbc)}")
         others = sorted(set(atoms.get_chemical_symbols()) - {self.element})
         if others:
-            raise ValueError(f"PotentialCalculator for {self.potential.name} handles {self.element} only, got {others}")
+            raise ValueError(f"PotentialCalculator for {self.potential.name} handles {self.element} only, "
+                             f"got {others}")
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
@@ -74,13 +75,13 @@ class PotentialCalculator(Calculator):
         n_images = image_range(box, self.potential.cutoff)
         if self.capacity is None:
             self.capacity = self._sized_capacity(positions, box)
-        e, forces, virial, max_neighbors = evaluate(self.potential, self.params, positions, box, self.capacity, n_images)
+        e, forces, virial, max_neighbors = self._evaluate(positions, box, n_images)
         if int(max_neighbors) > self.capacity:
             if self.fixed_capacity:
                 raise RuntimeError(f"PotentialCalculator: an atom has {int(max_neighbors)} neighbours within "
                                    f"{self.potential.cutoff} nm, more than capacity={self.capacity}")
             self.capacity = self._sized_capacity(positions, box)
-            e, forces, virial, max_neighbors = evaluate(self.potential, self.params, positions, box, self.capacity, n_images)
+            e, forces, virial, max_neighbors = self._evaluate(positions, box, n_images)
         volume = abs(np.linalg.det(box))
         stress = -np.asarray(virial, dtype=np.float64) / volume  # kJ/mol/nm^3, tension positive
         energy = float(e) / EV
@@ -88,6 +89,9 @@ class PotentialCalculator(Calculator):
         self.results["free_energy"] = energy
         self.results["forces"] = np.asarray(forces, dtype=np.float64) / EV_PER_ANGSTROM
         self.results["stress"] = full_3x3_to_voigt_6_stress(stress * ANGSTROM**3 / EV)
+
+    def _evaluate(self, positions, box, n_images):
+        return evaluate(self.potential, self.params, positions, box, self.capacity, n_images)
 
     def _sized_capacity(self, positions, box):
         count = count_max_neighbors(positions, box, self.potential.cutoff)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tifusion.data import experiment
-from tifusion.units import GPA, MASS_TI
+from tifusion.units import MASS_TI
 
 AVOGADRO = 6.02214076e23
 REPO = Path(__file__).resolve().parents[2]

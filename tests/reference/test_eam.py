@@ -1,5 +1,9 @@
 """The Zhou 2004 Ti EAM against reference_potential.md (independent lattice sums and LAMMPS)
 and against finite differences, extensivity and its own published functional form."""
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -167,3 +171,13 @@ def test_graph_with_a_skin_gives_the_same_energy():
     assert int(graph.max_neighbors) <= 400
     e = float(evaluate(POT, None, jnp.asarray(positions), jnp.asarray(box), graph)[0])
     assert e == pytest.approx(_energy(positions, box), rel=1e-13)
+
+
+def test_refuses_to_run_without_float64():
+    code = ("from tifusion.properties.static import energy_per_atom; from tifusion.reference.eam import zhou2004_ti; "
+            "from tifusion.structures import hcp_supercell; "
+            "energy_per_atom(zhou2004_ti(), None, *hcp_supercell(0.294, 0.477, (1, 1, 1)))")
+    env = {**os.environ, "JAX_ENABLE_X64": "0"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode != 0
+    assert "enable jax_enable_x64" in result.stderr

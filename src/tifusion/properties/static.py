@@ -18,6 +18,9 @@
 Voigt order xx, yy, zz, yz, xz, xy with engineering shears: eps_yz = e4 / 2 etc. Internal
 units throughout (kJ/mol/nm^3); :func:`hexagonal_constants_gpa` and
 :func:`cubic_constants_gpa` read the independent constants out in GPa.
+
+The potential is a static argument of the jitted kernels: its fields must be hashable, and
+equal potentials (same functions, name and cutoff) share compiled code.
 """
 from functools import partial
 from typing import NamedTuple
@@ -27,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
-from tifusion.graph import build_graph, count_max_neighbors, image_range
+from tifusion.graph import build_graph, image_range
 from tifusion.potential import energy, energy_forces_virial
 from tifusion.structures import bcc_cubic, fcc_cubic, hcp_supercell
 from tifusion.units import GPA
@@ -120,8 +123,9 @@ def relax(potential, params, positions, box, relax_cell=True, fmax=1e-4, smax=1e
         deformation = np.eye(3) + (np.asarray(voigt_to_strain(result.x[3 * n_atoms :])) if relax_cell else 0.0)
         box = deformation @ box
         positions = frac @ box.T
-    raise RuntimeError(f"relax: not converged after {max_rounds} rounds for {potential.name}: max force "
-                       f"{max_force:.3g} kJ/mol/nm (fmax {fmax}), max stress {max_stress:.3g} kJ/mol/nm^3 (smax {smax})")
+    raise RuntimeError(f"relax: not converged after {max_rounds} rounds for {potential.name}: "
+                       f"max force {max_force:.3g} kJ/mol/nm (fmax {fmax}), "
+                       f"max stress {max_stress:.3g} kJ/mol/nm^3 (smax {smax})")
 
 
 def relax_hcp(potential, params, a, c, **relax_options):
