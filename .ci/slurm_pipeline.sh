@@ -46,8 +46,13 @@ step() { echo "== slurm: $1 ($((SECONDS - step_start)) s since start)"; }
 workdir=$(mktemp -d /tmp/tifusion-slurm-pipeline.XXXXXX)
 cluster_was_running=false
 if .ci/slurm_cluster.sh status 2>/dev/null | grep -q '^slurmctld: running'; then cluster_was_running=true; fi
+snakemake_pid=""
 cleanup() {
     local rc=$?
+    if [[ -n $snakemake_pid ]] && kill -0 "$snakemake_pid" 2>/dev/null; then
+        kill -INT "$snakemake_pid"  # timeout passes it on; Snakemake then cancels its SLURM jobs
+        wait "$snakemake_pid" 2>/dev/null
+    fi
     if [[ $cluster_was_running == false && $keep_cluster == false ]]; then
         .ci/slurm_cluster.sh stop || rc=1
     fi
@@ -55,6 +60,7 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step "install"
 .ci/slurm_cluster.sh install
