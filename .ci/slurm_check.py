@@ -6,7 +6,8 @@
 SNAKEMAKE_LOG is the output of the run (or its .snakemake/log/*.snakemake.log). From it come the jobs Snakemake
 ran: rule, local or not, benchmark, log, resources (as Snakemake resolved them from the rule and the profiles)
 and the SLURM job ids the plugin submitted. From SLURM (`scontrol show job`, which keeps finished jobs for
-MinJobAge seconds; sacct for older ones where the site runs accounting) come each job's comment, partition, state and GPU request. Checks:
+MinJobAge seconds; sacct for older ones where the site runs accounting) come each job's comment, partition,
+state and GPU request. Checks:
 
 - every job with a `benchmark:` (a compute rule, by the workflow conventions) ran as a SLURM job, and every
   non-local job has SLURM jobs whose comment names its rule, all with the run's job name;
@@ -112,7 +113,8 @@ def slurm_jobs(job_ids):
     missing = sorted(set(job_ids) - set(jobs))
     if missing and shutil.which("sacct"):
         result = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-j", ",".join(missing), "--format=JobID,JobName,Comment,Partition,State,ReqTRES"],
+            ["sacct", "-X", "-n", "-P", "-j", ",".join(missing),
+             "--format=JobID,JobName,Comment,Partition,State,ReqTRES"],
             capture_output=True, text=True,
         )
         for line in result.stdout.splitlines() if result.returncode == 0 else []:

@@ -123,6 +123,7 @@ python .ci/slurm_check.py "${check_args[@]}" || check_rc=$?
 step "check done"
 
 if ((snakemake_rc != 0)); then
-    echo "slurm_pipeline: snakemake failed (exit $snakemake_rc; 124 = timeout); full output: .snakemake/slurm_pipeline_run.log" >&2
+    echo "slurm_pipeline: snakemake failed (exit $snakemake_rc; 124 = timeout)," \
+        "full output: .snakemake/slurm_pipeline_run.log" >&2
 fi
 ((snakemake_rc == 0 && check_rc == 0 && fault_rc == 0))
