@@ -22,25 +22,22 @@ as "other".
 """
 import numpy as np
 
-from tifusion.data.dataset import batched_graphs
+from tifusion.graph import perpendicular_widths
 
 STRUCTURES = ("hcp", "bcc", "fcc", "other")
 HCP, BCC, FCC, OTHER = range(4)
 _COS_EDGES = np.array([-0.945, -0.915, -0.755, -0.195, 0.195, 0.245, 0.795])
-# Neighbour slots per atom: more than 23 neighbours within 1.245 r0 is no crystal.
+# Nearest neighbours kept per atom: more than 23 neighbours within 1.245 r0 is no crystal.
 CAPACITY = 24
-# First search radius in units of (V/N)^(1/3); nearest neighbours of hcp/bcc/fcc sit at
-# 1.09-1.12, so N1 needs ~1.4. Atoms whose neighbourhood is not complete are searched again.
-_FIRST_CUTOFF = 1.8
-_CUTOFF_GROWTH = 1.5
-_MAX_SEARCHES = 4
+_CHUNK_PAIRS = 2**21  # atom pairs per vectorised chunk (memory bound)
+_MAX_REPLICATED_ATOMS = 4096  # largest supercell built for a narrow cell
 
 
 def classify_neighbourhoods(d, mask):
     """Structure codes [M] (HCP, BCC, FCC, OTHER) from neighbour vectors sorted nearest first.
 
     ``d`` [M, K, 3] neighbour vectors of M atoms, ``mask`` [M, K] valid slots; the valid
-    slots must hold every neighbour within 1.55 r0^2 (see :func:`complete`).
+    slots must hold every neighbour within 1.55 r0^2 (or be full).
     """
     dist2 = np.where(mask, np.sum(d * d, axis=-1), np.inf)
     r0_sq = np.mean(dist2[:, :6], axis=1)
@@ -74,49 +71,84 @@ def classify_neighbourhoods(d, mask):
     )
 
 
-def complete(d, mask, cutoff):
-    """Atoms [M] whose neighbour search radius ``cutoff`` covers 1.55 r0^2 (6 neighbours found)."""
-    dist2 = np.where(mask, np.sum(d * d, axis=-1), np.inf)
-    return np.isfinite(dist2[:, 5]) & (1.55 * np.mean(dist2[:, :6], axis=1) < cutoff**2)
+def _nearest(positions, box, atom_mask):
+    """Minimum-image vectors to the ``CAPACITY`` nearest real atoms, nearest first.
+
+    Batched over configurations: returns d [B, N, K, 3] and squared distances [B, N, K]
+    (inf in empty slots). Distances below half the narrowest cell width are exact.
+    """
+    frac = np.einsum("bij,baj->bai", np.linalg.inv(box), positions)
+    ds = frac[:, None, :, :] - frac[:, :, None, :]  # [B, N, N, 3]: s_j - s_i
+    ds -= np.round(ds)
+    n_atoms = positions.shape[1]
+    d = ds @ np.swapaxes(box, 1, 2)[:, None]  # r = box @ s, row-wise: s @ box^T
+    dist2 = np.einsum("...i,...i->...", d, d)
+    excluded = np.eye(n_atoms, dtype=bool)[None] | ~atom_mask[:, None, :] | ~atom_mask[:, :, None]
+    dist2 = np.where(excluded, np.inf, dist2)
+    k = min(CAPACITY, n_atoms)
+    nearest = np.argpartition(dist2, k - 1, axis=-1)[..., :k] if k < n_atoms else np.argsort(dist2, axis=-1)
+    nearest = np.take_along_axis(nearest, np.argsort(np.take_along_axis(dist2, nearest, -1), axis=-1), -1)
+    dist2 = np.take_along_axis(dist2, nearest, -1)
+    d = np.take_along_axis(d, nearest[..., None], 2)
+    if k < CAPACITY:  # fewer atoms than slots
+        dist2 = np.pad(dist2, ((0, 0), (0, 0), (0, CAPACITY - k)), constant_values=np.inf)
+        d = np.pad(d, ((0, 0), (0, 0), (0, CAPACITY - k), (0, 0)))
+    return d, dist2
 
 
-def _neighbour_vectors(positions, box, graph):
-    """d[b, i, a] = R[b, idx] - R[b, i] + box[b] @ shift, batched over configurations (numpy)."""
-    batch = np.arange(positions.shape[0])[:, None, None]
-    d = positions[batch, graph.idx] - positions[:, :, None, :] + np.einsum("bnkc,bdc->bnkd", graph.shift, box)
-    return np.where(graph.mask[..., None], d, 0.0)
+def _reach(dist2):
+    """Per atom [..]: the distance that must be exact, max(6th neighbour, sqrt(1.55) r0)."""
+    return np.sqrt(np.maximum(dist2[..., 5], 1.55 * np.mean(dist2[..., :6], axis=-1)))
+
+
+def _codes_of_chunk(positions, box, atom_mask):
+    d, dist2 = _nearest(positions, box, atom_mask)
+    codes = np.full(atom_mask.shape, OTHER, dtype=np.int64)
+    codes[atom_mask] = classify_neighbourhoods(d[atom_mask], np.isfinite(dist2[atom_mask]))
+    half_width = np.array([perpendicular_widths(b).min() / 2 for b in box])
+    exact = np.all(np.where(atom_mask, _reach(dist2), 0.0) < half_width[:, None], axis=1)
+    return codes, exact
+
+
+def _replicated(positions, box, repeat):
+    """Supercell ``repeat`` (3 ints) of one configuration; the original atoms come first."""
+    shifts = np.stack(np.meshgrid(*(np.arange(r) for r in repeat), indexing="ij"), -1).reshape(-1, 3)
+    return (positions[None] + (shifts @ box.T)[:, None]).reshape(-1, 3), box * np.array(repeat)[None, :]
 
 
 def atom_structures(positions, box, atom_mask):
     """Structure codes [n, N] of every atom of ``n`` configurations (OTHER on padding atoms).
 
     ``positions`` [n, N, 3] Cartesian, ``box`` [n, 3, 3] (columns = lattice vectors),
-    ``atom_mask`` [n, N]; any length unit.
+    ``atom_mask`` [n, N]; any length unit. Neighbours by minimum image, vectorised in chunks;
+    cells too narrow for that (neighbours needed beyond half a cell width) are replicated
+    until they are wide enough.
     """
     positions, box = np.asarray(positions, dtype=np.float64), np.asarray(box, dtype=np.float64)
     atom_mask = np.asarray(atom_mask, dtype=bool)
-    density_length = (np.abs(np.linalg.det(box)) / atom_mask.sum(axis=1)) ** (1.0 / 3.0)
-    codes = np.full(atom_mask.shape, OTHER, dtype=np.int64)
-    todo, scale = np.arange(positions.shape[0]), _FIRST_CUTOFF
-    for _ in range(_MAX_SEARCHES):
-        cutoff = scale * density_length[todo]
-        retry = []
-        for local, graph in batched_graphs(positions[todo], box[todo], atom_mask[todo], cutoff, CAPACITY):
-            configs = todo[local]
-            real = atom_mask[configs]
-            d = _neighbour_vectors(positions[configs], box[configs], graph)[real]
-            mask = graph.mask[real]
-            owner = np.nonzero(real)[0]  # row in the chunk of every real atom
-            ok = complete(d, mask, np.repeat(cutoff[local], real.sum(axis=1)))
-            done = np.bincount(owner, weights=~ok, minlength=len(configs)) == 0
-            retry.extend(configs[~done].tolist())
-            chunk_codes = np.full(real.shape, OTHER, dtype=np.int64)
-            chunk_codes[real] = classify_neighbourhoods(d, mask)
-            codes[configs[done]] = chunk_codes[done]
-        todo, scale = np.array(sorted(retry), dtype=np.int64), scale * _CUTOFF_GROWTH
-        if len(todo) == 0:
-            break
+    n, n_atoms = atom_mask.shape
+    codes = np.full((n, n_atoms), OTHER, dtype=np.int64)
+    chunk = max(1, _CHUNK_PAIRS // (n_atoms * n_atoms))
+    for start in range(0, n, chunk):
+        part = slice(start, start + chunk)
+        codes[part], exact = _codes_of_chunk(positions[part], box[part], atom_mask[part])
+        for i in start + np.flatnonzero(~exact):
+            codes[i, atom_mask[i]] = _codes_replicated(positions[i, atom_mask[i]], box[i])
     return codes
+
+
+def _codes_replicated(positions, box):
+    """Codes of one narrow cell's atoms, from supercells doubled until minimum image is exact;
+    atoms still inexact at ``_MAX_REPLICATED_ATOMS`` (isolated atoms) are OTHER."""
+    repeat = 1
+    while True:
+        repeat *= 2
+        big, big_box = _replicated(positions, box, (repeat,) * 3)
+        d, dist2 = _nearest(big[None], big_box[None], np.ones((1, len(big)), bool))
+        exact = _reach(dist2[0, :len(positions)]) < perpendicular_widths(big_box).min() / 2
+        if exact.all() or 8 * len(big) > _MAX_REPLICATED_ATOMS:
+            codes = classify_neighbourhoods(d[0, :len(positions)], np.isfinite(dist2[0, :len(positions)]))
+            return np.where(exact, codes, OTHER)
 
 
 def majority_phase(codes, atom_mask):
