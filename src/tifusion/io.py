@@ -23,6 +23,10 @@ PACKAGES = ("tifusion", "jax", "jaxlib", "jax-md", "dm-haiku", "optax", "numpy",
             "pandas", "matplotlib", "snakemake")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it to ``path`` if the block succeeds."""
@@ -32,6 +36,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results on a shared file system must be readable
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
