@@ -9,13 +9,14 @@ Cartesian and never wrapped (the graph handles unwrapped positions), so displace
 over a run are directly available. The box follows the graph convention (columns are
 lattice vectors); only barostats change it.
 """
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tifusion.graph import Graph, build_graph, count_max_neighbors, image_range, perpendicular_widths
+from tifusion.graph import Graph, build_graph, image_range, perpendicular_widths
 from tifusion.io import load_npz_metadata, save_npz
 from tifusion.potential import energy_forces_virial
 from tifusion.units import KB, MASS_TI
@@ -119,9 +120,21 @@ def maxwell_boltzmann(key, n_atoms, kT, mass=MASS_TI, dtype=jnp.float64):
     return p - jnp.mean(p, axis=0)
 
 
+@partial(jax.jit, static_argnames=("cutoff", "n_images"))
+def _max_neighbors(positions, box, cutoff, n_images):
+    return build_graph(positions, box, cutoff, 1, n_images).max_neighbors
+
+
 def default_capacity(positions, box, cutoff):
     """Neighbour slots for a run: 20 % above the largest count in ``positions``, plus 2."""
-    return int(np.ceil(1.2 * count_max_neighbors(positions, box, cutoff))) + 2
+    count = _max_neighbors(jnp.asarray(positions), jnp.asarray(box), cutoff, image_range(np.asarray(box), cutoff))
+    return int(np.ceil(1.2 * int(count))) + 2
+
+
+@partial(jax.jit, static_argnames=("potential", "capacity", "n_images"))
+def _evaluate_once(potential, params, positions, box, capacity, n_images):
+    neighbors = build_neighbors(positions, box, potential.cutoff, 0.0, capacity, n_images)
+    return evaluate(potential, params, positions, box, neighbors, capacity, n_images, 0.0)[0]
 
 
 def init_state(key, positions, box, kT, potential, params, mass=MASS_TI, capacity=None):
@@ -141,9 +154,7 @@ def init_state(key, positions, box, kT, potential, params, mass=MASS_TI, capacit
         capacity = default_capacity(positions, box, potential.cutoff)
     key_momenta, key_run = jax.random.split(key)
     momenta = maxwell_boltzmann(key_momenta, positions.shape[0], kT, mass, positions.dtype)
-    n_images = image_range(np_box, potential.cutoff)
-    neighbors = build_neighbors(positions, box, potential.cutoff, 0.0, int(capacity), n_images)
-    ev, _ = evaluate(potential, params, positions, box, neighbors, int(capacity), n_images, 0.0)
+    ev = _evaluate_once(potential, params, positions, box, int(capacity), image_range(np_box, potential.cutoff))
     if int(ev.max_neighbors) > int(capacity):
         raise ValueError(f"capacity {capacity} is below the {int(ev.max_neighbors)} neighbours of the initial positions")
     return MDState(

@@ -34,6 +34,7 @@ def _symmetric_directions(dtype):
     return jnp.asarray(t, dtype=dtype)
 
 
+@partial(jax.jit, static_argnames="potential")
 def born_terms(potential, params, positions, box, graph):
     """(sigma_B [3, 3], C_B [3, 3, 3, 3]) at eps = 0 for one configuration.
 
@@ -87,6 +88,7 @@ def born_terms_batch(potential, params, positions, box, capacity, n_images=None,
     return jax.lax.map(one_frame, (positions, boxes), batch_size=batch_size)
 
 
+@jax.jit
 def stress_fluctuation(sigma_born, stiffness_born, weights, volume, kT, n_atoms):
     """Isothermal elastic tensor C [3, 3, 3, 3] by the stress-fluctuation formula (differentiable).
 

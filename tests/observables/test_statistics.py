@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from tifusion.observables.statistics import block_average, block_estimate
+
+
+def test_block_average_of_independent_samples_gives_sigma_over_sqrt_n():
+    rng = np.random.default_rng(0)
+    n, sigma, repeats = 1000, 2.5, 400
+    samples = 3.0 + sigma * rng.standard_normal((repeats, n, 2))
+    results = [block_average(x) for x in samples]
+    means = np.array([m for m, _ in results])
+    errors = np.array([e for _, e in results])
+    # The squared standard error is unbiased for var(mean) = sigma^2 / n (relative scatter of
+    # one estimate sqrt(2 / 9); of the average over 400 repeats 2.4 %).
+    np.testing.assert_allclose(np.mean(errors**2, axis=0), sigma**2 / n, rtol=0.08)
+    np.testing.assert_allclose(np.mean(means, axis=0), 3.0, atol=4 * sigma / np.sqrt(n * repeats))
+    assert means.shape == errors.shape == (repeats, 2)
+
+
+def test_block_average_sees_correlation():
+    """AR(1) series: the error of the mean is sqrt((1 + phi) / (1 - phi)) times the naive one."""
+    rng = np.random.default_rng(1)
+    phi, n, repeats = 0.9, 20000, 100
+    noise = rng.standard_normal((repeats, n))
+    x = np.zeros_like(noise)
+    for t in range(1, n):
+        x[:, t] = phi * x[:, t - 1] + noise[:, t]
+    errors = np.array([block_average(series)[1] for series in x])
+    naive = x.std() / np.sqrt(n)
+    np.testing.assert_allclose(np.sqrt(np.mean(errors**2)), naive * np.sqrt((1 + phi) / (1 - phi)), rtol=0.1)
+
+
+def test_block_estimate_of_a_nonlinear_estimator_matches_its_sampling_error():
+    """Sample variance of normal data: its standard error is sigma^2 sqrt(2 / (n - 1))."""
+    rng = np.random.default_rng(2)
+    n, sigma, repeats = 2000, 1.5, 300
+    results = [block_estimate(lambda x: (np.var(x), np.mean(x)), sigma * rng.standard_normal(n))
+               for _ in range(repeats)]
+    variances = np.array([est[0] for est, _ in results])
+    errors = np.array([err[0] for _, err in results])
+    np.testing.assert_allclose(np.mean(variances), sigma**2, rtol=0.01)
+    np.testing.assert_allclose(np.sqrt(np.mean(errors**2)), sigma**2 * np.sqrt(2 / (n - 1)), rtol=0.1)
+    np.testing.assert_allclose(np.std(variances), sigma**2 * np.sqrt(2 / (n - 1)), rtol=0.15)
+
+
+def test_block_estimate_uses_the_last_frames_and_whole_blocks():
+    x = np.arange(105.0)
+    (mean,), (error,) = block_estimate(lambda v: (np.mean(v),), x, n_blocks=10)
+    assert mean == np.mean(x[5:])
+    block_means = x[5:].reshape(10, 10).mean(axis=1)
+    np.testing.assert_allclose(error, block_means.std(ddof=1) / np.sqrt(10))
+    mean2, error2 = block_average(x, n_blocks=10)
+    assert mean2 == mean and np.isclose(error2, error)
+
+
+def test_block_averaging_refuses_bad_input():
+    with pytest.raises(ValueError, match="n_blocks"):
+        block_average(np.arange(5.0), n_blocks=10)
+    with pytest.raises(ValueError, match="same number of frames"):
+        block_estimate(lambda a, b: a.sum() + b.sum(), np.arange(20.0), np.arange(30.0))
