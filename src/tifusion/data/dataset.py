@@ -73,11 +73,15 @@ _FORMAT = {
 _FLOATS = ("positions", "box", "energy", "forces", "virial")
 
 
-def contiguous_split(n, train_fraction=0.7, validation_fraction=0.1):
-    """Split labels [n] int8: int(f_train n) train, int(f_val n) validation, the rest test."""
+def check_split_fractions(train_fraction, validation_fraction):
     if not (0 < train_fraction < 1 and 0 <= validation_fraction < 1 and train_fraction + validation_fraction <= 1):
         raise DatasetError(f"split fractions train={train_fraction}, validation={validation_fraction}: "
                            "need 0 < train < 1, 0 <= validation, train + validation <= 1")
+
+
+def contiguous_split(n, train_fraction=0.7, validation_fraction=0.1):
+    """Split labels [n] int8: int(f_train n) train, int(f_val n) validation, the rest test."""
+    check_split_fractions(train_fraction, validation_fraction)
     n_train, n_val = int(train_fraction * n), int(validation_fraction * n)
     split = np.full(n, 2, dtype=np.int8)
     split[:n_train] = 0
