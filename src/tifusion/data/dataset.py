@@ -26,11 +26,9 @@ The split sizes are train = int(f_train n), validation = int(f_val n), test = th
 """
 from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from tifusion.graph import build_graph, image_range
+from tifusion.graph import image_range
 from tifusion.io import save_npz
 
 PHASES = ("hcp", "bcc", "fcc", "liquid", "other")
@@ -164,49 +162,46 @@ def subset(ds, split_name):
     return Dataset(*(value[keep] for value in ds))
 
 
-def _vmapped_graphs(capacity, n_images):
-    return jax.jit(jax.vmap(lambda r, b, c, m: build_graph(r, b, c, capacity, n_images, m)))
+def _neighbour_counts(positions, box, atom_mask, cutoff, n_images):
+    """Neighbours within ``cutoff`` of every atom [B, N], a chunk of configurations (numpy).
 
-
-_GRAPH_FUNCTIONS = {}
-
-
-def batched_graphs(positions, box, atom_mask, cutoff, capacity, max_pairs=2**22):
-    """Neighbour graphs of many configurations, vectorised in chunks.
-
-    ``cutoff`` is a scalar or one value per configuration. Configurations are grouped by the
-    periodic images their cell needs (:func:`tifusion.graph.image_range`) and processed in
-    fixed-size chunks of at most ``max_pairs`` candidate pairs (memory bound; the last chunk
-    is padded by repetition, so each group compiles once). Yields ``(indices, graph)``, the
-    graph batched over the configurations ``indices`` (numpy arrays).
+    ``n_images`` as :func:`tifusion.graph.image_range`: None = minimum image, else the cell
+    shifts to search explicitly (positions are wrapped first).
     """
-    positions, box, atom_mask = np.asarray(positions), np.asarray(box), np.asarray(atom_mask)
-    n, n_atoms = positions.shape[:2]
-    cutoff = np.broadcast_to(np.asarray(cutoff, dtype=positions.dtype), (n,))
-    images = [image_range(box[i], cutoff[i]) for i in range(n)]
-    for n_images in sorted(set(images), key=str):
-        group = np.array([i for i in range(n) if images[i] == n_images])
-        n_shifts = 1 if n_images is None else int(np.prod([2 * k + 1 for k in n_images]))
-        chunk = max(1, min(len(group), max_pairs // (n_atoms * n_atoms * n_shifts)))
-        key = (capacity, n_images)
-        if key not in _GRAPH_FUNCTIONS:
-            _GRAPH_FUNCTIONS[key] = _vmapped_graphs(capacity, n_images)
-        graphs_of = _GRAPH_FUNCTIONS[key]
-        for start in range(0, len(group), chunk):
-            indices = group[start:start + chunk]
-            padded = np.concatenate([indices, np.repeat(indices[:1], chunk - len(indices))])
-            graph = graphs_of(jnp.asarray(positions[padded]), jnp.asarray(box[padded]),
-                              jnp.asarray(cutoff[padded]), jnp.asarray(atom_mask[padded]))
-            yield indices, jax.tree_util.tree_map(lambda x: np.asarray(x)[:len(indices)], graph)
+    frac = np.einsum("bij,baj->bai", np.linalg.inv(box), positions)
+    frac -= np.floor(frac)
+    ds = frac[:, None, :, :] - frac[:, :, None, :]  # [B, N, N, 3]: s_j - s_i
+    pairs = atom_mask[:, :, None] & atom_mask[:, None, :]
+    box_t = np.swapaxes(box, 1, 2)[:, None]
+    if n_images is None:
+        ds -= np.round(ds)
+        shifts = np.zeros((1, 3))
+    else:
+        shifts = np.stack(np.meshgrid(*(np.arange(-k, k + 1) for k in n_images), indexing="ij"), -1).reshape(-1, 3)
+    counts = np.zeros(atom_mask.shape, dtype=np.int64)
+    for shift in shifts:
+        d = (ds + shift) @ box_t
+        counts += np.sum((np.einsum("...i,...i->...", d, d) < cutoff**2) & pairs, axis=2)
+    return counts - atom_mask  # every atom found itself (zero shift, j = i)
 
 
-def max_neighbors(ds, cutoff):
+def max_neighbors(ds, cutoff, max_pairs=2**21):
     """Largest neighbour count within ``cutoff`` (nm) of any atom, per configuration [n] int.
 
     For sizing model graph capacities; ``np.argmax`` of the result names the worst sample.
-    Periodic images are searched explicitly where a cell is narrower than 2 cutoff.
+    Periodic images are searched explicitly where a cell is narrower than 2 cutoff
+    (:func:`tifusion.graph.image_range`); configurations are processed in chunks of at most
+    ``max_pairs`` atom pairs (numpy: XLA's top_k in :func:`tifusion.graph.build_graph` is
+    far slower for counting alone).
     """
-    counts = np.zeros(ds.n_configurations, dtype=np.int64)
-    for indices, graph in batched_graphs(ds.positions, ds.box, ds.atom_mask, cutoff, capacity=1):
-        counts[indices] = graph.max_neighbors
+    n, n_atoms = ds.atom_mask.shape
+    images = [image_range(ds.box[i], cutoff) for i in range(n)]
+    counts = np.zeros(n, dtype=np.int64)
+    chunk = max(1, max_pairs // (n_atoms * n_atoms))
+    for n_images in set(images):
+        group = np.array([i for i in range(n) if images[i] == n_images])
+        for start in range(0, len(group), chunk):
+            part = group[start:start + chunk]
+            per_atom = _neighbour_counts(ds.positions[part], ds.box[part], ds.atom_mask[part], cutoff, n_images)
+            counts[part] = per_atom.max(axis=1)
     return counts
