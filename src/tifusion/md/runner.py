@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tifusion.md.state import build_neighbors, choose_images, default_capacity, evaluate, kinetic_tensor
+from tifusion.md.state import (build_neighbors, choose_images, default_capacity_for, evaluate, kinetic_tensor,
+                              max_neighbor_count)
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,8 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
     """Advance ``state`` by ``n_steps``, recording a frame every ``frame_interval`` steps.
 
     ``skin`` (nm, static) enables neighbour-list reuse (see the module docstring); the
-    state's capacity then counts neighbours within cutoff + skin and is raised to
-    :func:`~tifusion.md.state.default_capacity` for that radius before the first chunk.
+    state's capacity then counts neighbours within cutoff + skin, and is raised before the
+    first chunk if the current positions already need more.
 
     Returns (final state, :class:`Frames` with n_steps // frame_interval frames; None for
     n_steps = 0). The final state carries the (possibly grown) capacity, so a continued run
@@ -96,8 +97,9 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
     if skin < 0:
         raise ValueError(f"skin must be >= 0 nm, got {skin}")
     if skin > 0 and n_frames:
-        needed = default_capacity(np.asarray(state.positions), np.asarray(state.box), potential.cutoff + skin)
-        state = state._replace(capacity=jnp.maximum(state.capacity, needed))
+        count = max_neighbor_count(np.asarray(state.positions), np.asarray(state.box), potential.cutoff + skin)
+        if count > int(state.capacity):  # only when needed, so a continued run keeps the capacity
+            state = state._replace(capacity=jnp.asarray(default_capacity_for(count), state.capacity.dtype))
     chunks, done, images, margin = [], 0, None, 0.05
     while done < n_frames:
         n = min(int(chunk_frames), n_frames - done)

@@ -125,10 +125,20 @@ def _max_neighbors(positions, box, cutoff, n_images):
     return build_graph(positions, box, cutoff, 1, n_images).max_neighbors
 
 
+def max_neighbor_count(positions, box, cutoff):
+    """Largest number of neighbours within ``cutoff`` of any atom (explicit images where needed)."""
+    n_images = image_range(np.asarray(box), cutoff)
+    return int(_max_neighbors(jnp.asarray(positions), jnp.asarray(box), cutoff, n_images))
+
+
+def default_capacity_for(count):
+    """Neighbour slots for a largest count: 20 % margin plus 2."""
+    return int(np.ceil(1.2 * count)) + 2
+
+
 def default_capacity(positions, box, cutoff):
-    """Neighbour slots for a run: 20 % above the largest count in ``positions``, plus 2."""
-    count = _max_neighbors(jnp.asarray(positions), jnp.asarray(box), cutoff, image_range(np.asarray(box), cutoff))
-    return int(np.ceil(1.2 * int(count))) + 2
+    """Neighbour slots for a run starting at ``positions``."""
+    return default_capacity_for(max_neighbor_count(positions, box, cutoff))
 
 
 @partial(jax.jit, static_argnames=("potential", "capacity", "n_images"))
@@ -165,8 +175,8 @@ def init_state(key, positions, box, kT, potential, params, mass=MASS_TI, capacit
         energy=ev.energy,
         virial=ev.virial,
         key=key_run,
-        step=jnp.asarray(0),
-        capacity=jnp.asarray(int(capacity)),
+        step=jnp.zeros((), jnp.int32),  # explicit dtypes: a loaded state must hit the same compiled code
+        capacity=jnp.asarray(int(capacity), jnp.int32),
         chain_position=jnp.zeros(0, dtype=positions.dtype),
         chain_momentum=jnp.zeros(0, dtype=positions.dtype),
     )
