@@ -17,9 +17,12 @@ type 0 (virial trained, "Init"-like), for each of hcp, bcc, fcc unless noted:
 type 1 (energy and forces only, "Bulk"-like): Langevin MD snapshots with the teacher itself at
   each temperature of ``md.temperatures_K`` (hcp, bcc, fcc, and liquid melted from bcc at
   ``md.melt``), after equilibration, every ``md.spacing_ps``. The cell is first adapted to
-  the temperature: ``md.volume_iterations`` times, a run of ``md.equilibration_ps`` gives the
-  mean pressure tensor P (kinetic + virial) and each cell axis is strained by P_ii / (3 B)
-  (B = ``md.bulk_modulus_GPa``), a short thermal-expansion estimate; then NVT at that cell.
+  the temperature, a short thermal-expansion estimate: ``md.volume_iterations`` runs of
+  ``md.equilibration_ps`` each give the mean pressure tensor P (kinetic + virial), and each
+  cell axis is strained by P_ii / M_i, with M_i = 3 B (B = ``md.bulk_modulus_GPa``) at first
+  and the secant dP_ii / d(eps_ii) of the previous correction afterwards (residual |P| of a few
+  0.1 GPa after 3 iterations); then NVT in that cell. A "liquid" that Ackland-Jones does not
+  find mostly disordered is an error.
 
 Cells (orthogonal, wide enough for the ML cutoff 0.5 nm with minimum image): hcp 4x2x3
 (96 atoms, orthogonal cell a, sqrt(3) a, c), bcc 4x4x4 (128), fcc 3x3x3 (108), at the
@@ -27,7 +30,10 @@ teacher's 0 K lattice constants; mixed atom counts are padded (``atom_mask``). P
 come from the generation protocol. Configurations are shuffled once (seeded) before the
 contiguous split, so that every kind appears in every split.
 
-Config keys (``generate_embedded(config)``, all optional, defaults in :data:`DEFAULTS`):
+The defaults give 293 configurations (117 type 0, 176 type 1) in about 1 minute on 2 CPU cores.
+
+Config keys (``generate_embedded(config)``, all optional, defaults in :data:`DEFAULTS`; an
+unknown key is an error; a phase is left out of the MD by an empty temperature list):
 ``lattice_nm.{hcp_a, hcp_c, bcc_a, fcc_a}``, ``repeat.{hcp, bcc, fcc}``, ``perfect.count``,
 ``ev_scan.{points, scale_min, scale_max}``, ``voigt_strain.magnitudes``,
 ``random_strain.{count, max_strain, rattle_nm}``, ``rattle.{count, min_nm, max_nm}``,

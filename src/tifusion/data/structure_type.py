@@ -16,7 +16,8 @@ G. J. Ackland and A. P. Jones, Phys. Rev. B 73, 054104 (2006). For every atom:
    if 11 <= N1 <= 12; anything else -> other.
 
 This is the decision tree as implemented in OVITO and in LAMMPS ``compute ackland/atom``
-(legacy mode). A configuration's phase is the per-atom majority (ties resolved in the order
+(legacy mode); a zero denominator in delta_bcc rules bcc out (as in LAMMPS' current code), and
+an atom with all 24 nearest neighbours inside 1.45 r0^2 is "other". A configuration's phase is the per-atom majority (ties resolved in the order
 hcp, bcc, fcc, other). The method cannot tell a liquid from other disorder: liquids come out
 as "other".
 """
