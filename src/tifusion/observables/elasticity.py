@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tifusion.graph import build_graph
+from tifusion.graph import build_graph, image_range, overflowed
+from tifusion.md.state import build_neighbors, default_capacity_for, max_neighbor_count, neighbors_stale
 from tifusion.potential import energy
 
 # Symmetric strain directions (eps_kl + eps_lk) / 2 in Voigt order xx, yy, zz, yz, xz, xy.
@@ -67,25 +68,48 @@ def born_terms(potential, params, positions, box, graph):
 
 
 @partial(jax.jit, static_argnames=("potential", "capacity", "n_images", "batch_size"))
-def born_terms_batch(potential, params, positions, box, capacity, n_images=None, batch_size=8):
+def born_terms_batch(potential, params, positions, box, capacity=None, n_images=None, batch_size=8, graph=None):
     """Born terms of many frames: (sigma_B [F, 3, 3], C_B [F, 3, 3, 3, 3], overflowed [F]).
 
     ``positions`` [F, N, 3]; ``box`` [3, 3] (shared) or [F, 3, 3]. Each frame gets its own
-    graph (static ``capacity``, ``n_images`` as in :func:`tifusion.graph.build_graph`);
-    frames whose graph overflowed are flagged, and their terms must not be used. Frames are
-    processed ``batch_size`` at a time (vmap inside ``lax.map``) to bound memory; each
-    frame is rematerialised under reverse-mode differentiation (``jax.checkpoint``).
+    graph (static ``capacity``, ``n_images`` as in :func:`tifusion.graph.build_graph`), and
+    frames whose graph overflowed are flagged: their terms must not be used. Alternatively
+    ``graph`` is one graph valid for every frame (see :func:`shared_graph`), which avoids
+    the per-frame neighbour search. Frames are processed ``batch_size`` at a time (vmap
+    inside ``lax.map``) to bound memory; each frame is rematerialised under reverse-mode
+    differentiation (``jax.checkpoint``).
     """
     boxes = jnp.broadcast_to(box, positions.shape[:1] + (3, 3))
 
     @jax.checkpoint
     def one_frame(args):
         r, b = args
-        graph = build_graph(r, b, potential.cutoff, capacity, n_images)
-        sigma, stiffness = born_terms(potential, params, r, b, graph)
-        return sigma, stiffness, graph.max_neighbors > capacity
+        frame_graph = build_graph(r, b, potential.cutoff, capacity, n_images) if graph is None else graph
+        sigma, stiffness = born_terms(potential, params, r, b, frame_graph)
+        return sigma, stiffness, overflowed(frame_graph)
 
     return jax.lax.map(one_frame, (positions, boxes), batch_size=batch_size)
+
+
+def shared_graph(positions, box, cutoff, skin, capacity=None):
+    """One graph with cutoff + ``skin``, built at the mean positions, valid for every frame.
+
+    For a crystal whose atoms stay near their sites (NVT, fixed box): every pair within
+    ``cutoff`` in any frame is in the graph. Raises ValueError if some frame moved too far
+    (use a larger skin or per-frame graphs). ``capacity`` defaults to a fitting one.
+    """
+    positions = jnp.asarray(positions)
+    box = jnp.asarray(box)
+    reference = jnp.mean(positions, axis=0)
+    n_images = image_range(np.asarray(box), cutoff + skin)
+    if capacity is None:
+        capacity = default_capacity_for(max_neighbor_count(reference, box, cutoff + skin))
+    neighbors = build_neighbors(reference, box, cutoff, skin, capacity, n_images)
+    stale = jax.vmap(lambda r: neighbors_stale(neighbors, r, box, cutoff, skin))(positions)
+    if bool(jnp.any(stale)):
+        raise ValueError(f"{int(jnp.sum(stale))} of {len(positions)} frames moved more than skin/2 = {skin / 2} nm "
+                         f"from the mean positions: use a larger skin or per-frame graphs")
+    return neighbors.graph
 
 
 @jax.jit
@@ -99,11 +123,18 @@ def stress_fluctuation(sigma_born, stiffness_born, weights, volume, kT, n_atoms)
     """
     n = sigma_born.shape[0]
     w = jnp.full((n,), 1.0 / n, dtype=sigma_born.dtype) if weights is None else weights
-    mean_sigma = jnp.einsum("n,nij->ij", w, sigma_born)
-    mean_sigma_sigma = jnp.einsum("n,nij,nkl->ijkl", w, sigma_born, sigma_born)
-    mean_born = jnp.einsum("n,nijkl->ijkl", w, stiffness_born)
+    return elastic_tensor_from_averages(
+        jnp.einsum("n,nijkl->ijkl", w, stiffness_born),
+        jnp.einsum("n,nij,nkl->ijkl", w, sigma_born, sigma_born),
+        jnp.einsum("n,nij->ij", w, sigma_born),
+        volume, kT, n_atoms,
+    )
+
+
+def elastic_tensor_from_averages(mean_born, mean_sigma_sigma, mean_sigma, volume, kT, n_atoms):
+    """The stress-fluctuation formula from the ensemble averages <C_B>, <sigma_B sigma_B>, <sigma_B>."""
     fluctuation = mean_sigma_sigma - jnp.einsum("ij,kl->ijkl", mean_sigma, mean_sigma)
-    delta = jnp.eye(3, dtype=sigma_born.dtype)
+    delta = jnp.eye(3, dtype=mean_sigma.dtype)
     kinetic = jnp.einsum("ik,jl->ijkl", delta, delta) + jnp.einsum("il,jk->ijkl", delta, delta)
     return mean_born - (volume / kT) * fluctuation + (n_atoms * kT / volume) * kinetic
 
