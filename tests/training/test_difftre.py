@@ -79,7 +79,11 @@ def test_chunked_difftre_gradient_equals_autodiff_and_finite_differences_away_fr
     params = {k: v * 1.01 for k, v in ref_params.items()}  # reweighted, not at the reference
     aux = {"target": jnp.array(-5.0)}
     value_and_grad = make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=5)
-    loss, grad, _, ess = value_and_grad(params, frames, ref, kT, aux)
+    result = value_and_grad(params, frames, ref, kT, aux)
+    loss, grad, ess = result.loss, result.grad, result.n_eff
+    fresh = value_and_grad(params, frames, None, kT, aux)
+    np.testing.assert_allclose(fresh.n_eff, len(frames), rtol=1e-12)
+    np.testing.assert_allclose(fresh.weights, 1.0 / len(frames), rtol=1e-12)
     assert ess < len(frames)
 
     def direct(p):

@@ -15,9 +15,23 @@ reverse pass of a scalar, so frames are processed in chunks of bounded memory:
 :func:`reweighted_value_and_grad` does the forward pass (averages), the cheap outer
 gradient g, and the chunked backward pass.
 """
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+
+class Reweighted(NamedTuple):
+    """Result of one reweighted loss evaluation at one state point."""
+
+    loss: Any
+    grad: Any  # pytree like params
+    predictions: Any  # what loss_fn returns besides the loss
+    n_eff: Any  # effective sample size
+    energies: Any  # [n] U_theta of the frames (the reference for a later reuse of the trajectory)
+    weights: Any  # [n] reweighting weights
+    observables: Any  # per-frame f_i (leading frame axis), e.g. for block-averaged error bars
 
 
 def reweighting_weights(energies, reference_energies, kT):
@@ -45,8 +59,10 @@ def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
     - ``loss_fn(averages, aux) -> (loss, predictions)``: the loss of the ensemble averages <f>
       (a pytree like f_i) and any ``aux`` data (targets, volume, kT, ...), differentiable in averages.
 
-    Returns ``value_and_grad(params, frames, reference_energies, kT, aux)`` ->
-    (loss, grad, predictions, n_eff), where ``frames`` is a pytree with a leading frame axis.
+    Returns ``value_and_grad(params, frames, reference_energies, kT, aux)`` -> :class:`Reweighted`,
+    where ``frames`` is a pytree with a leading frame axis. ``reference_energies=None`` means
+    the frames were just sampled with ``params`` (uniform weights, exactly 1/N); the returned
+    energies are then the reference for a later reuse of the trajectory.
     """
 
     @jax.jit
@@ -74,6 +90,8 @@ def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
         parts = [forward_chunk(params, chunk) for _, chunk in _chunks(frames, chunk_size)]
         observables = jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *[p[0] for p in parts])
         energies = jnp.concatenate([p[1] for p in parts])
+        if reference_energies is None:
+            reference_energies = energies
         weights = reweighting_weights(energies, reference_energies, kT)
         averages = jax.tree_util.tree_map(lambda f: jnp.tensordot(weights, f, axes=1), observables)
         (loss, predictions), outer = loss_and_outer(averages, aux)
@@ -88,7 +106,7 @@ def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
             end = start + jax.tree_util.tree_leaves(chunk)[0].shape[0]
             part = backward_chunk(params, chunk, weights[start:end], coefficients[start:end], outer)
             grad = part if grad is None else jax.tree_util.tree_map(jnp.add, grad, part)
-        return loss, grad, predictions, effective_sample_size(weights)
+        return Reweighted(loss, grad, predictions, effective_sample_size(weights), energies, weights, observables)
 
     return value_and_grad
 
