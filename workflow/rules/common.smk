@@ -31,3 +31,17 @@ def dft_pretraining_settings():
     """Trainer settings of the pre-training, with its epoch count (for the default LR decay horizon)."""
     section = config["dft_pretraining"]
     return dict(section["trainer"], epochs=section["epochs"])
+
+
+EXP_MODELS = [name for name, entry in config["models"].items() if "schedule" in entry]
+# Only models trained by the EXP/fused rule match its output pattern ("(?!)" matches nothing).
+EXP_MODELS_PATTERN = "|".join(EXP_MODELS) or "(?!)"
+
+
+def initial_model(wildcards):
+    """The model an EXP-trained model starts from (models.<name>.init)."""
+    return f"results/models/{config['models'][wildcards.model]['init']}/model.npz"
+
+
+def model_entry(wildcards):
+    return config["models"][wildcards.model]

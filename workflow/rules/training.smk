@@ -25,3 +25,34 @@ rule train_dft_pretrained:
         "../../envs/cuda.yaml"
     script:
         "../scripts/train_dft_pretrained.py"
+
+
+rule train_exp_model:
+    input:
+        dataset="results/dataset/dataset.npz",
+        init=initial_model,
+    output:
+        model="results/models/{model}/model.npz",
+        final="results/models/{model}/final_model.npz",
+        history="results/models/{model}/history.csv",
+    log:
+        "logs/train_exp_model/{model}.log",
+    benchmark:
+        "benchmarks/train_exp_model/{model}.tsv"
+    wildcard_constraints:
+        model=EXP_MODELS_PATTERN,
+    params:
+        entry=model_entry,
+        exp=config.get("exp_training"),
+        dft=config["dft_pretraining"]["trainer"],
+        seed=config["seed"],
+        checkpoint="results/checkpoints/{model}.npz",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=10080,
+    conda:
+        "../../envs/cuda.yaml"
+    script:
+        "../scripts/train_exp_model.py"

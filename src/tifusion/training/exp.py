@@ -1,0 +1,232 @@
+"""Top-down ("EXP") trainer: experimental elastic constants and zero pressure by DiffTRe (spec section 5).
+
+Each state point is hcp Ti at one temperature, simulated by NVT Langevin MD of the 150-atom
+5x5x3 cell at the experimental box of that temperature. Per frame: Born stress sigma_B, Born
+stiffness C_B and the instantaneous pressure; per state point, with reweighting weights w:
+
+    C = <C_B> - (V/kT)(<sigma_B sigma_B> - <sigma_B><sigma_B>) + (N kT/V)(d_ik d_jl + d_il d_jk)
+    L = w_C mean_{C11,C33,C44,C12,C13} (C_m - C~_m)^2 + w_P (<P> - P~)^2
+
+One optimizer step per state point, in an order permuted per epoch from (seed, epoch), as
+the paper's code (sim_batch_size = 1). A state point gets a new trajectory whenever its
+effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
+each trajectory continues from the last MD state of the previous one at that temperature.
+"""
+import logging
+import time
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from tifusion import units
+from tifusion.data.experiment import elastic_targets, experimental_cell, load_hcp_experiment
+from tifusion.graph import build_graph, image_range
+from tifusion.md.nvt import run_nvt
+from tifusion.md.state import init_state
+from tifusion.observables.elasticity import born_terms, elastic_tensor_from_averages, hexagonal_constants
+from tifusion.observables.statistics import block_estimate
+from tifusion.potential import energy
+from tifusion.training.difftre import effective_sample_size, make_reweighting, reweighting_weights
+
+log = logging.getLogger(__name__)
+
+ELASTIC_NAMES = ("C11", "C33", "C44", "C12", "C13")
+
+
+class StatePoint(NamedTuple):
+    temperature_K: float
+    positions: np.ndarray  # [N, 3] nm, initial (perfect lattice at the experimental a, c)
+    box: np.ndarray  # [3, 3] nm
+    targets: np.ndarray  # [5] C11, C33, C44, C12, C13 in kJ/mol/nm^3
+    target_pressure: float  # kJ/mol/nm^3
+
+
+def experimental_statepoints(temperatures_K, target_pressure_GPa=0.0, table=None):
+    """State points at experimental temperatures (rows of the experimental table)."""
+    table = load_hcp_experiment() if table is None else table
+    points = []
+    for temperature in temperatures_K:
+        positions, box = experimental_cell(temperature, table)
+        targets = elastic_targets(temperature, table)
+        points.append(StatePoint(float(temperature), np.asarray(positions), np.asarray(box),
+                                 np.array([targets[name] for name in ELASTIC_NAMES]),
+                                 float(target_pressure_GPa) * units.GPA))
+    return points
+
+
+def frame_observables(potential, params, frame, capacity, n_images):
+    """sigma_B, sigma_B (x) sigma_B, C_B and the pressure (kinetic part from the frame's momenta)."""
+    box = frame["box"]
+    graph = build_graph(frame["positions"], box, potential.cutoff, capacity, n_images)
+    sigma, stiffness = born_terms(potential, params, frame["positions"], box, graph)
+    volume = jnp.abs(jnp.linalg.det(box))
+    pressure = frame["kinetic_trace"] / (3 * volume) - jnp.trace(sigma) / 3
+    return {"sigma": sigma, "sigma_sigma": jnp.einsum("ij,kl->ijkl", sigma, sigma), "born": stiffness,
+            "pressure": pressure}
+
+
+def frame_energy(potential, params, frame, capacity, n_images):
+    graph = build_graph(frame["positions"], frame["box"], potential.cutoff, capacity, n_images)
+    return energy(potential, params, frame["positions"], frame["box"], graph)
+
+
+def elastic_constants_from_averages(averages, aux):
+    """(C11, C33, C44, C12, C13) and pressure from ensemble averages of :func:`frame_observables`."""
+    c = elastic_tensor_from_averages(averages["born"], averages["sigma_sigma"], averages["sigma"],
+                                     aux["volume"], aux["kT"], aux["n_atoms"])
+    return jnp.stack(hexagonal_constants(c)), averages["pressure"]
+
+
+def make_statepoint_loss(loss_weights):
+    def loss_fn(averages, aux):
+        constants, pressure = elastic_constants_from_averages(averages, aux)
+        loss = (loss_weights["stiffness"] * jnp.mean((constants - aux["targets"]) ** 2)
+                + loss_weights["pressure"] * (pressure - aux["target_pressure"]) ** 2)
+        return loss, {"elastic": constants, "pressure": pressure}
+
+    return loss_fn
+
+
+class ExpTrainer(NamedTuple):
+    """init(params) -> state; epoch(params, state, epoch) -> (params, state, metrics)."""
+
+    init: Callable
+    epoch: Callable
+    statepoints: list
+
+
+def _steps(settings):
+    dt = float(settings["dt_ps"])
+    to_steps = lambda ps: int(round(float(ps) / dt))  # noqa: E731
+    frame_interval = to_steps(settings["frame_interval_ps"])
+    production = to_steps(settings["total_ps"]) - to_steps(settings["equilibration_ps"])
+    if frame_interval < 1 or production < frame_interval or production % frame_interval:
+        raise ValueError(
+            f"exp_training.md: production time total_ps - equilibration_ps = {production * dt} ps must be a positive "
+            f"multiple of frame_interval_ps = {frame_interval * dt} ps"
+        )
+    return {"equilibration": to_steps(settings["equilibration_ps"]), "production": production,
+            "frame_interval": frame_interval, "initial": to_steps(settings.get("initial_equilibration_ps", 0.0))}
+
+
+def make_exp_trainer(potential, statepoints, settings, seed):
+    """``settings``: the exp_training config section (md, loss_weights, optimizer, ess_fraction, chunk_frames)."""
+    md = settings["md"]
+    steps = _steps(md)
+    opt = settings["optimizer"]
+    schedule = optax.exponential_decay(opt["learning_rate"], int(opt["lr_decay_steps"]), opt["lr_decay_rate"])
+    optimizer = optax.adam(schedule, b1=opt["b1"], b2=opt["b2"])
+    ess_fraction = float(settings.get("ess_fraction", 1.0))
+    chunk = int(settings.get("chunk_frames", 8))
+    loss_fn = make_statepoint_loss(settings["loss_weights"])
+    reweighting_cache = {}
+    trajectories = {}  # state point index -> (frames, reference energies); in memory only
+
+    def reweighting(capacity, n_images):
+        key = (capacity, n_images)
+        if key not in reweighting_cache:
+            reweighting_cache[key] = make_reweighting(
+                lambda p, f: frame_observables(potential, p, f, capacity, n_images),
+                lambda p, f: frame_energy(potential, p, f, capacity, n_images),
+                loss_fn, chunk_size=chunk)
+        return reweighting_cache[key]
+
+    def init(params):
+        md_states = []
+        for i, point in enumerate(statepoints):
+            kT = units.kT(point.temperature_K)
+            state = init_state(jax.random.PRNGKey(seed + 1000 * i), point.positions, point.box, kT, potential, params)
+            if steps["initial"]:
+                state, _ = run_nvt(potential, params, state, steps["initial"], steps["initial"], kT=kT,
+                                   dt=md["dt_ps"], friction=md["friction_per_ps"])
+            md_states.append(state)
+        return {"opt_state": optimizer.init(params), "md_states": md_states}
+
+    def sample(params, i, md_state):
+        point = statepoints[i]
+        kT = units.kT(point.temperature_K)
+        if steps["equilibration"]:
+            md_state, _ = run_nvt(potential, params, md_state, steps["equilibration"], steps["equilibration"], kT=kT,
+                                  dt=md["dt_ps"], friction=md["friction_per_ps"])
+        md_state, frames = run_nvt(potential, params, md_state, steps["production"], steps["frame_interval"], kT=kT,
+                                   dt=md["dt_ps"], friction=md["friction_per_ps"])
+        data = {"positions": frames.positions, "kinetic_trace": jnp.trace(frames.kinetic, axis1=1, axis2=2),
+                "box": frames.box}
+        return md_state, data
+
+    def update(params, state, i):
+        point = statepoints[i]
+        kT = units.kT(point.temperature_K)
+        md_state = state["md_states"][i]
+        capacity, n_images = int(md_state.capacity), image_range(point.box, potential.cutoff)
+        value_and_grad = reweighting(capacity, n_images)
+        aux = {"volume": jnp.abs(jnp.linalg.det(jnp.asarray(point.box))), "kT": jnp.asarray(kT),
+               "n_atoms": jnp.asarray(float(len(point.positions))), "targets": jnp.asarray(point.targets),
+               "target_pressure": jnp.asarray(point.target_pressure)}
+        started = time.perf_counter()
+        reuse = i in trajectories and ess_fraction < 1.0
+        if reuse:
+            frames, reference = trajectories[i]
+            energies = jax.vmap(lambda f: frame_energy(potential, params, f, capacity, n_images))(frames)
+            n_frames = len(reference)
+            reuse = float(effective_sample_size(reweighting_weights(energies, reference, kT))) >= ess_fraction * n_frames
+        if not reuse:
+            md_state, frames = sample(params, i, md_state)
+            state["md_states"][i] = md_state
+            capacity = int(md_state.capacity)  # may have grown during the run
+            value_and_grad = reweighting(capacity, n_images)
+            reference = None
+        sampled = time.perf_counter()
+        result = value_and_grad(params, frames, reference, kT, aux)
+        if reference is None:
+            trajectories[i] = (frames, result.energies)
+        updates, state["opt_state"] = optimizer.update(result.grad, state["opt_state"], params)
+        params = optax.apply_updates(params, updates)
+        errors = _block_errors(result.observables, aux)
+        metrics = {"temperature_K": point.temperature_K, "loss": float(result.loss), "n_eff": float(result.n_eff),
+                   "n_frames": int(len(result.energies)), "new_trajectory": not reuse,
+                   "pressure_GPa": float(result.predictions["pressure"]) / units.GPA,
+                   "pressure_err_GPa": float(errors[1]) / units.GPA,
+                   "seconds_md": sampled - started, "seconds_gradient": time.perf_counter() - sampled}
+        for k, name in enumerate(ELASTIC_NAMES):
+            metrics[f"{name}_GPa"] = float(result.predictions["elastic"][k]) / units.GPA
+            metrics[f"{name}_err_GPa"] = float(errors[0][k]) / units.GPA
+        return params, state, metrics
+
+    def epoch(params, state, epoch_index):
+        order = np.random.default_rng([seed, epoch_index]).permutation(len(statepoints))
+        rows = []
+        for i in order:
+            params, state, metrics = update(params, state, int(i))
+            rows.append(metrics)
+            log.info("  EXP %4.0f K: loss %.4g | C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f GPa | P %.2f GPa | "
+                     "n_eff %.0f/%d | MD %.0f s, gradient %.0f s", metrics["temperature_K"], metrics["loss"],
+                     metrics["C11_GPa"], metrics["C33_GPa"], metrics["C44_GPa"], metrics["C12_GPa"],
+                     metrics["C13_GPa"], metrics["pressure_GPa"], metrics["n_eff"], metrics["n_frames"],
+                     metrics["seconds_md"], metrics["seconds_gradient"])
+        rows.sort(key=lambda r: r["temperature_K"])
+        return params, state, {"exp_loss": float(np.mean([r["loss"] for r in rows])), "statepoints": rows}
+
+    return ExpTrainer(init, epoch, statepoints)
+
+
+def _block_errors(observables, aux, n_blocks=10):
+    """Block-averaging standard errors of the elastic constants and pressure (uniform weights)."""
+    observables = jax.tree_util.tree_map(np.asarray, observables)
+    n_frames = observables["pressure"].shape[0]
+    n_blocks = min(n_blocks, n_frames)
+    if n_blocks < 2:
+        return np.full(5, np.nan), np.nan
+
+    def estimator(sigma, sigma_sigma, born, pressure):
+        averages = {"sigma": sigma.mean(0), "sigma_sigma": sigma_sigma.mean(0), "born": born.mean(0),
+                    "pressure": pressure.mean(0)}
+        constants, p = elastic_constants_from_averages(averages, aux)
+        return np.asarray(constants), np.asarray(p)
+
+    _, errors = block_estimate(estimator, observables["sigma"], observables["sigma_sigma"], observables["born"],
+                               observables["pressure"], n_blocks=n_blocks)
+    return errors

@@ -1,0 +1,132 @@
+"""Training schedules on top of a pre-trained model: "DFT, EXP sequential", "DFT & EXP fused", ablations.
+
+A model is declared in config (``models.<name>``): its initial model, the trainers run in each
+epoch and their order (``schedule``: [exp] = sequential, [exp, dft] = fused as in the paper,
+where DiffTRe runs first), the number of epochs and the experimental state points. Each
+trainer keeps its own optimizer state; only the parameters pass between them.
+
+Model selection (automatic, recorded with the model): the candidate of epoch e is the model at
+the start of that epoch, scored by the mean experimental loss of epoch e (its trajectories are
+sampled with that model; with one update per state point, later state points of the epoch see
+the model after the earlier updates) and by the DFT validation metric of that model. Among the
+candidates whose DFT metric stays within ``max_factor`` of the initial model's, the one with
+the lowest experimental loss is kept (the initial model itself is a candidate). The default
+metric is the validation force RMSE, which, unlike the energy, an EXP-only training does not
+leave undetermined up to a constant.
+"""
+import logging
+import time
+
+import numpy as np
+
+from tifusion.training.checkpoint import load_checkpoint, save_checkpoint
+from tifusion.training.dft import make_dft_trainer, write_history
+from tifusion.training.exp import ELASTIC_NAMES, experimental_statepoints, make_exp_trainer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SELECTION = {"dft_metric": "force_rmse", "max_factor": 1.5}
+SELECTION_RULE = ("lowest mean experimental loss among the epoch-start models whose DFT validation metric stays "
+                  "within max_factor of the initial model's")
+
+
+def merged(base, override):
+    """``base`` updated by ``override``, recursively for nested dicts."""
+    out = dict(base)
+    for key, value in (override or {}).items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _dft_metric(metrics, name):
+    return metrics["loss"] if name == "loss" else metrics[name]
+
+
+def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings, seed, checkpoint_path,
+                   history_path=None):
+    """Run a model's schedule; returns (selected params, final params, info). Resumes from the checkpoint."""
+    schedule = list(entry["schedule"])
+    epochs = int(entry["epochs"])
+    selection = merged(DEFAULT_SELECTION, entry.get("selection"))
+    statepoints = experimental_statepoints(entry["temperatures_K"], exp_settings.get("target_pressure_GPa", 0.0))
+    exp_trainer = make_exp_trainer(potential, statepoints, exp_settings, seed)
+    dft_trainer = make_dft_trainer(potential, dataset, dict(dft_settings, epochs=epochs), seed)
+
+    state = {"params": params, "best_params": params, "exp": exp_trainer.init(params),
+             "dft_opt_state": dft_trainer.init(params)}
+    initial = dft_trainer.evaluate(params, "validation")
+    info = {"epoch": 0, "history": [], "initial_dft_validation": initial, "dft_validation": initial,
+            "selection": {**selection, "epoch": None, "exp_loss": None, "dft_metric_value": None}}
+    restored = load_checkpoint(checkpoint_path, state)
+    if restored is not None:
+        state, info = restored
+        log.info("resuming from %s after epoch %d", checkpoint_path, info["epoch"])
+    limit = None if selection["max_factor"] is None else \
+        selection["max_factor"] * _dft_metric(info["initial_dft_validation"], selection["dft_metric"])
+
+    while info["epoch"] < epochs:
+        started = time.perf_counter()
+        epoch = info["epoch"]
+        candidate, candidate_dft = state["params"], info["dft_validation"]
+        params, row = state["params"], {"epoch": epoch + 1}
+        for trainer in schedule:
+            if trainer == "exp":
+                params, state["exp"], exp_metrics = exp_trainer.epoch(params, state["exp"], epoch)
+                row["exp_loss"] = exp_metrics["exp_loss"]
+                for sp in exp_metrics["statepoints"]:
+                    tag = f"{sp['temperature_K']:g}K"
+                    row[f"loss_{tag}"] = sp["loss"]
+                    for name in ELASTIC_NAMES:
+                        row[f"{name}_{tag}_GPa"] = sp[f"{name}_GPa"]
+                        row[f"{name}_{tag}_err_GPa"] = sp[f"{name}_err_GPa"]
+                    row[f"P_{tag}_GPa"] = sp["pressure_GPa"]
+                    row[f"P_{tag}_err_GPa"] = sp["pressure_err_GPa"]
+                    row[f"n_eff_{tag}"] = sp["n_eff"]
+            else:
+                params, state["dft_opt_state"], dft_metrics = dft_trainer.epoch(params, state["dft_opt_state"], epoch)
+                row["dft_train_loss"] = dft_metrics["train_loss"]
+        validation = dft_trainer.evaluate(params, "validation")
+        row.update({f"dft_val_{k}": validation[k] for k in ("loss", "energy_rmse", "force_rmse", "virial_rmse")})
+
+        # score the candidate (the model this epoch started from)
+        exp_loss = row.get("exp_loss")
+        metric = _dft_metric(candidate_dft, selection["dft_metric"])
+        best = info["selection"]["exp_loss"]
+        if exp_loss is not None and (limit is None or metric <= limit) and (best is None or exp_loss < best):
+            state["best_params"] = candidate
+            info["selection"].update(epoch=epoch, exp_loss=exp_loss, dft_metric_value=metric)
+        row["seconds"] = time.perf_counter() - started
+        state["params"] = params
+        info.update(epoch=epoch + 1, dft_validation=validation)
+        info["history"].append(row)
+        save_checkpoint(checkpoint_path, state, info)
+        if history_path is not None:
+            write_history(history_path, info["history"])
+        eta = np.mean([r["seconds"] for r in info["history"][-3:]]) * (epochs - info["epoch"])
+        log.info("epoch %d/%d: EXP loss %s | DFT val loss %.4g, force RMSE %.1f meV/A | %.0f s, ETA %.0f s",
+                 epoch + 1, epochs, "-" if exp_loss is None else f"{exp_loss:.4g}", validation["loss"],
+                 validation["force_rmse"], row["seconds"], eta)
+    if info["selection"]["epoch"] is None:
+        log.warning("no epoch met the selection criterion; keeping the final model")
+        state["best_params"] = state["params"]
+        info["selection"]["epoch"] = epochs
+    log.info("selected the model at the start of epoch %d (0 = the initial model)", info["selection"]["epoch"])
+    return state["best_params"], state["params"], info
+
+
+def run_training(model_name, entry, init_model_path, dataset_path, exp_settings, dft_settings, seed, model_path,
+                 final_model_path, history_path, checkpoint_path, config_record=None):
+    """The EXP/fused training rule for one model of the config."""
+    from tifusion.data.dataset import load_dataset
+    from tifusion.io import provenance
+    from tifusion.model.io import load_model, save_model
+
+    potential, params, hparams, init_meta = load_model(init_model_path)
+    exp_settings = merged(exp_settings, entry.get("exp_trainer"))
+    dft_settings = entry.get("dft_trainer") or dft_settings
+    selected, final, info = train_schedule(potential, params, load_dataset(dataset_path), entry, exp_settings,
+                                           dft_settings, seed, checkpoint_path, history_path)
+    record = provenance(config_record, seed, model=model_name, initial_model=str(init_model_path),
+                        selection=info["selection"], selection_rule=SELECTION_RULE)
+    save_model(model_path, hparams, selected, record)
+    save_model(final_model_path, hparams, final, dict(record, note="parameters after the last epoch"))
