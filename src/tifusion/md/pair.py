@@ -10,9 +10,20 @@ from tifusion.potential import Potential
 
 
 def smooth_step(r, r_on, r_cut):
-    """1 below ``r_on``, 0 above ``r_cut``, C2 in between (1 - 10x^3 + 15x^4 - 6x^5)."""
+    """1 below ``r_on``, 0 above ``r_cut``, infinitely differentiable everywhere.
+
+    S = g(1 - x) / (g(1 - x) + g(x)) with g(t) = exp(-1/t) for t > 0, x = (r - r_on) / (r_cut - r_on).
+    A polynomial switch has a kink in some derivative at its ends, which makes thermal
+    averages of second derivatives (Born terms) non-analytic in T when a neighbour shell
+    sits there.
+    """
     x = jnp.clip((r - r_on) / (r_cut - r_on), 0.0, 1.0)
-    return 1.0 - x**3 * (10.0 - 15.0 * x + 6.0 * x**2)
+
+    def g(t):
+        positive = t > 0
+        return jnp.where(positive, jnp.exp(-1.0 / jnp.where(positive, t, 1.0)), 0.0)
+
+    return g(1.0 - x) / (g(1.0 - x) + g(x))
 
 
 def pair_potential(name, pair_energy, cutoff):

@@ -104,12 +104,18 @@ def shared_graph(positions, box, cutoff, skin, capacity=None):
     n_images = image_range(np.asarray(box), cutoff + skin)
     if capacity is None:
         capacity = default_capacity_for(max_neighbor_count(reference, box, cutoff + skin))
+    graph, n_stale = _shared_graph(positions, reference, box, cutoff, skin, capacity, n_images)
+    if int(n_stale):
+        raise ValueError(f"{int(n_stale)} of {len(positions)} frames moved more than skin/2 = {skin / 2} nm "
+                         f"from the mean positions: use a larger skin or per-frame graphs")
+    return graph
+
+
+@partial(jax.jit, static_argnames=("cutoff", "skin", "capacity", "n_images"))
+def _shared_graph(positions, reference, box, cutoff, skin, capacity, n_images):
     neighbors = build_neighbors(reference, box, cutoff, skin, capacity, n_images)
     stale = jax.vmap(lambda r: neighbors_stale(neighbors, r, box, cutoff, skin))(positions)
-    if bool(jnp.any(stale)):
-        raise ValueError(f"{int(jnp.sum(stale))} of {len(positions)} frames moved more than skin/2 = {skin / 2} nm "
-                         f"from the mean positions: use a larger skin or per-frame graphs")
-    return neighbors.graph
+    return neighbors.graph, jnp.sum(stale)
 
 
 @jax.jit
