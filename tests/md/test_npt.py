@@ -9,7 +9,9 @@ from tifusion.md.state import init_state
 from tifusion.observables.elasticity import pressure_tensor
 from tifusion.observables.statistics import block_average, block_estimate
 from tifusion.properties.static import elastic_tensor, relax_cubic, relax_hcp
+from tifusion.reference.eam import zhou2004_ti
 from tifusion.structures import fcc_cubic, hcp_supercell
+from tifusion.units import GPA
 from tifusion.units import kT as kT_of
 
 ARGON_MASS = 39.948
@@ -78,3 +80,23 @@ def test_npt_refuses_bad_settings():
         run_npt(LJ, None, state, 10, 10, kT=0.1, compressibility=1e-3, pressure=np.ones((3, 3)))
     with pytest.raises(ValueError, match="positive"):
         run_npt(LJ, None, state, 10, 10, kT=0.1, compressibility=-1e-3)
+
+
+@pytest.mark.slow
+def test_eam_titanium_relaxes_from_the_experimental_to_its_own_c_over_a():
+    """Zhou 2004 EAM from the experimental 23 K box (c/a 1.589) to its own lattice (a 2.9402, c 4.7723 A, c/a 1.623)."""
+    potential = zhou2004_ti()
+    static = relax_hcp(potential, None, 0.294, 0.477)
+    np.testing.assert_allclose([static["a"], static["c"]], [0.29402, 0.47723], atol=1e-5)
+    temperature = 30.0
+    positions, box = hcp_supercell(0.294404, 0.467803, (5, 5, 3))
+    state = init_state(jax.random.PRNGKey(0), positions, box, kT_of(temperature), potential, None)
+    _, frames = run_npt(potential, None, state, 4000, 20, kT=kT_of(temperature), compressibility=1 / (110 * GPA),
+                        coupling="semiisotropic", tau_p=0.2, dt=2e-3, friction=5.0, skin=0.08)
+    boxes = np.asarray(frames.box)[100:]  # 4 ps of relaxation discarded
+    a = np.linalg.norm(boxes[:, :, 0], axis=1) / 5
+    c = boxes[:, 2, 2] / 3
+    (ca_mean, ca_error), (a_mean, _), (c_mean, _) = block_average(c / a), block_average(a), block_average(c)
+    assert abs(ca_mean - static["c_over_a"]) < 3 * ca_error + 0.003
+    # Thermal expansion at 30 K is below 0.2 %.
+    np.testing.assert_allclose([a_mean, c_mean], [static["a"], static["c"]], rtol=2e-3)

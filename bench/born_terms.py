@@ -1,0 +1,117 @@
+"""Cost of the Born terms (stress and stiffness per frame) relative to one energy + forces evaluation.
+
+    python bench/born_terms.py            # full run (several minutes)
+    python bench/born_terms.py --quick    # short run (a minute or two)
+
+150-atom hcp cell (5x5x3, the authors' 323 K box a = 0.295125, c = 0.467942 nm) with thermal
+displacements, for the paper-size DimeNet++ (float32) and the Zhou 2004 EAM (float64).
+Per frame, in milliseconds (best of two timing passes, after compilation):
+
+- E+F: ``energy_and_forces`` on a prebuilt graph (the reference cost);
+- graph build: :func:`tifusion.graph.build_graph` for one frame (explicit periodic images
+  for the EAM's 0.75 nm cutoff in this cell, minimum image for DimeNet++'s 0.5 nm);
+- E+F+W: energy, forces and virial in one pass (what every MD step computes);
+- Born: :func:`tifusion.observables.elasticity.born_terms` on a prebuilt graph
+  (gradient + 6 forward-mode strain directions, stress terms added);
+- 9x9 nested: ``jacfwd(jacrev(U))`` of the 3x3 general strain (the straightforward way);
+- batch B: :func:`born_terms_batch` over F frames, B at a time, graph built per frame inside
+  (as the DiffTRe trainer uses it), divided by F.
+
+The ratio column is each cost over E+F. Prints a Markdown table and the machine load.
+"""
+import argparse
+import os
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tifusion.graph import build_graph, image_range  # noqa: E402
+from tifusion.md.state import default_capacity  # noqa: E402
+from tifusion.model.dimenet import PAPER_HYPERPARAMETERS, make_dimenet  # noqa: E402
+from tifusion.observables.elasticity import born_terms, born_terms_batch  # noqa: E402
+from tifusion.potential import energy, energy_and_forces, energy_forces_virial  # noqa: E402
+from tifusion.reference.eam import zhou2004_ti  # noqa: E402
+from tifusion.structures import hcp_supercell  # noqa: E402
+
+HCP_A, HCP_C = 0.295125, 0.467942  # nm
+THERMAL_RMS = 0.008  # nm per component, Ti near 323 K
+
+
+def per_call_ms(fn, min_seconds, min_calls=3):
+    """Milliseconds per blocking call of fn(), best of two passes of at least min_seconds / 2 each."""
+    jax.block_until_ready(fn())  # compile
+    best = np.inf
+    for _ in range(2):
+        calls, start = 0, time.perf_counter()
+        while calls < min_calls or time.perf_counter() - start < min_seconds / 2:
+            jax.block_until_ready(fn())
+            calls += 1
+        best = min(best, (time.perf_counter() - start) / calls)
+    return 1e3 * best
+
+
+def frames(n_frames, seed=0):
+    positions, box = hcp_supercell(HCP_A, HCP_C, (5, 5, 3))
+    rng = np.random.default_rng(seed)
+    noisy = positions[None] + THERMAL_RMS * rng.standard_normal((n_frames,) + positions.shape)
+    return jnp.asarray(noisy), jnp.asarray(box)
+
+
+def measure(name, potential, params, n_frames, batch_sizes, min_seconds):
+    positions, box = frames(n_frames)
+    n_images = image_range(np.asarray(box), potential.cutoff)
+    capacity = max(default_capacity(np.asarray(p), np.asarray(box), potential.cutoff) for p in positions[:4])
+    build = jax.jit(build_graph, static_argnums=(2, 3, 4))
+    graph = build(positions[0], box, potential.cutoff, capacity, n_images)
+    r0 = positions[0]
+
+    ef = jax.jit(energy_and_forces, static_argnums=0)
+    efw = jax.jit(energy_forces_virial, static_argnums=0)
+    nested = jax.jit(lambda p, r, g: jax.jacfwd(jax.jacrev(
+        lambda eps: energy(potential, p, r, box, g, eps)))(jnp.zeros((3, 3), r.dtype)))
+
+    rows = {"E+F": per_call_ms(lambda: ef(potential, params, r0, box, graph), min_seconds)}
+    rows["graph build"] = per_call_ms(lambda: build(r0, box, potential.cutoff, capacity, n_images), min_seconds)
+    rows["E+F+W"] = per_call_ms(lambda: efw(potential, params, r0, box, graph), min_seconds)
+    rows["Born"] = per_call_ms(lambda: born_terms(potential, params, r0, box, graph), min_seconds)
+    rows["9x9 nested"] = per_call_ms(lambda: nested(params, r0, graph), min_seconds)
+    for b in batch_sizes:
+        total = per_call_ms(lambda: born_terms_batch(potential, params, positions, box, capacity, n_images,
+                                                     batch_size=b), min_seconds, min_calls=1)
+        rows[f"batch {b} (per frame)"] = total / n_frames
+    # Consistency: the 6-direction Born stiffness equals the nested Hessian / V.
+    _, stiffness = born_terms(potential, params, r0, box, graph)
+    full = nested(params, r0, graph) / jnp.abs(jnp.linalg.det(box))
+    mismatch = float(jnp.abs(stiffness - full).max() / jnp.abs(full).max())
+    return name, capacity, rows, mismatch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames and shorter timing")
+    args = parser.parse_args()
+    n_frames, batch_sizes, min_seconds = (8, (4,), 2.0) if args.quick else (32, (1, 8, 16), 6.0)
+
+    dimenet = make_dimenet(dict(PAPER_HYPERPARAMETERS))
+    results = [measure("DimeNet++ paper size (float32)", dimenet, dimenet.init(jax.random.PRNGKey(0)), n_frames,
+                       batch_sizes, min_seconds),
+               measure("Zhou 2004 EAM (float64)", zhou2004_ti(), None, n_frames, batch_sizes, min_seconds)]
+
+    print(f"# Born-term cost, 150-atom hcp, {n_frames} frames; jax {jax.__version__}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end\n")
+    for name, capacity, rows, mismatch in results:
+        print(f"## {name}: capacity {capacity}, max |C_B(6 dir.) - C_B(9x9)| / max |C_B| = {mismatch:.1e}\n")
+        print("| quantity | ms per frame | / E+F |")
+        print("|---|---:|---:|")
+        for key, ms in rows.items():
+            print(f"| {key} | {ms:.1f} | {ms / rows['E+F']:.2f} |")
+        print()
+
+
+if __name__ == "__main__":
+    main()
