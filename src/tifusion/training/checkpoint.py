@@ -8,9 +8,20 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from tifusion.io import save_npz
+
+
+def canonical(state):
+    """The state as strongly typed device arrays, exactly as a checkpoint restores it.
+
+    Trainers pass every state through this before the first epoch, fresh or restored, so that
+    both compile the same programs: weakly typed leaves (from Python scalars) would otherwise
+    select different executables, and MD amplifies their last-bit differences.
+    """
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(np.asarray(x)), state)
 
 
 def save_checkpoint(path, state, info):
@@ -39,4 +50,4 @@ def load_checkpoint(path, template):
     for name, leaf, ref in zip(names, leaves, jax.tree_util.tree_leaves(template)):
         if np.shape(leaf) != np.shape(ref):
             raise ValueError(f"checkpoint {path}: {name} has shape {np.shape(leaf)}, expected {np.shape(ref)}")
-    return jax.tree_util.tree_unflatten(treedef, leaves), info
+    return canonical(jax.tree_util.tree_unflatten(treedef, leaves)), info

@@ -241,11 +241,12 @@ def train_dft(potential, params, dataset, settings, seed, checkpoint_path, histo
     After every epoch: validation metrics, a log line with ETA, a checkpoint (params, optimizer
     state, best params) and the history CSV. The best-validation-loss parameters are kept.
     """
-    from tifusion.training.checkpoint import load_checkpoint, save_checkpoint
+    from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint
 
     trainer = make_dft_trainer(potential, dataset, settings, seed)
     state = {"params": params, "opt_state": trainer.init(params), "best_params": params}
     info = {"epoch": 0, "best_val_loss": None, "best_epoch": None, "history": []}
+    state = canonical(state)
     restored = load_checkpoint(checkpoint_path, state)
     if restored is not None:
         state, info = restored

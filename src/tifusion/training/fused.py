@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from tifusion.training.checkpoint import load_checkpoint, save_checkpoint
+from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint
 from tifusion.training.dft import make_dft_trainer, write_history
 from tifusion.training.exp import ELASTIC_NAMES, experimental_statepoints, make_exp_trainer
 
@@ -57,6 +57,7 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
     initial = dft_trainer.evaluate(params, "validation")
     info = {"epoch": 0, "history": [], "initial_dft_validation": initial, "dft_validation": initial,
             "selection": {**selection, "epoch": None, "exp_loss": None, "dft_metric_value": None}}
+    state = canonical(state)
     restored = load_checkpoint(checkpoint_path, state)
     if restored is not None:
         state, info = restored
