@@ -4,36 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tifusion.data.embedded import generate_embedded
-from tifusion.potential import Potential
-from tifusion.reference import eam
 from tifusion.training.fused import train_schedule
-from tifusion.units import ANGSTROM, EV
 
 
-def scaled_eam_energies(params, d, graph):
-    """The Zhou EAM with trainable scales of its embedding and pair terms."""
-    d = jnp.asarray(d, dtype=jnp.float64) / ANGSTROM
-    r2 = jnp.sum(d**2, axis=-1)
-    pair = graph.mask & (r2 < eam.CUTOFF_ANGSTROM**2)
-    r = jnp.sqrt(jnp.where(pair, r2, 1.0))
-    rho = jnp.sum(jnp.where(pair, eam.electron_density(r), 0.0), axis=-1)
-    half_pairs = 0.5 * jnp.sum(jnp.where(pair, eam.pair_energy(r), 0.0), axis=-1)
-    return EV * (params["embed"] * eam.embedding_energy(rho) + params["pair"] * half_pairs)
-
-
-def unit_scales(rng):
-    del rng
-    return {"embed": jnp.array(1.0), "pair": jnp.array(1.0)}
-
-
-SCALED_EAM = Potential("scaled_zhou_eam", eam.CUTOFF, scaled_eam_energies, unit_scales)
-
-TINY_DATASET = {
-    "perfect": {"count": 1}, "ev_scan": {"points": 3}, "voigt_strain": {"magnitudes": [0.01]},
-    "random_strain": {"count": 3}, "rattle": {"count": 3},
-    "md": {"temperatures_K": {"hcp": [], "bcc": [], "fcc": [], "liquid": []}},
-}
 EXP_SETTINGS = {
     "md": {"dt_ps": 0.002, "friction_per_ps": 10.0, "total_ps": 0.5, "equilibration_ps": 0.1,
            "frame_interval_ps": 0.02, "initial_equilibration_ps": 0.2},
@@ -46,8 +19,8 @@ DFT_SETTINGS = {"batch_size": 4, "microbatch": 2, "learning_rate": 0.003, "lr_de
 
 
 @pytest.mark.slow
-def test_fused_schedule_lowers_experimental_loss_within_dft_factor_and_resumes(tmp_path):
-    dataset = generate_embedded(TINY_DATASET, seed=0)
+def test_fused_schedule_lowers_experimental_loss_within_dft_factor_and_resumes(tmp_path, scaled_eam, tiny_dataset):
+    dataset = tiny_dataset
     start = {"embed": jnp.array(0.98), "pair": jnp.array(1.04)}
     entry = {"schedule": ["exp", "dft"], "epochs": 3, "temperatures_K": [23],
              "selection": {"dft_metric": "loss", "max_factor": 3.0}}
@@ -69,10 +42,10 @@ def test_fused_schedule_lowers_experimental_loss_within_dft_factor_and_resumes(t
     fused.save_checkpoint = save_then_die
     try:
         with pytest.raises(Killed):
-            train_schedule(SCALED_EAM, start, dataset, entry, EXP_SETTINGS, DFT_SETTINGS, 0, checkpoint)
+            train_schedule(scaled_eam, start, dataset, entry, EXP_SETTINGS, DFT_SETTINGS, 0, checkpoint)
     finally:
         fused.save_checkpoint = original
-    selected, final, info = train_schedule(SCALED_EAM, start, dataset, entry, EXP_SETTINGS, DFT_SETTINGS, 0,
+    selected, final, info = train_schedule(scaled_eam, start, dataset, entry, EXP_SETTINGS, DFT_SETTINGS, 0,
                                            checkpoint)
     history = info["history"]
     assert [row["epoch"] for row in history] == [1, 2, 3]
@@ -84,7 +57,7 @@ def test_fused_schedule_lowers_experimental_loss_within_dft_factor_and_resumes(t
     assert all(np.isfinite(float(v)) for v in jax.tree_util.tree_leaves(final))
 
     # the same run without the kill gives the same parameters (continued MD states, seeded batch order)
-    uninterrupted = train_schedule(SCALED_EAM, start, dataset, entry, EXP_SETTINGS, DFT_SETTINGS, 0,
+    uninterrupted = train_schedule(scaled_eam, start, dataset, entry, EXP_SETTINGS, DFT_SETTINGS, 0,
                                    tmp_path / "straight.npz")[1]
     for key in final:
         np.testing.assert_allclose(final[key], uninterrupted[key], rtol=1e-10, err_msg=key)
