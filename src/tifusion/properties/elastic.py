@@ -1,0 +1,201 @@
+"""Isothermal elastic constants and pressure by NVT stress fluctuations (method spec sections 5 and 7).
+
+- :func:`hcp_elastic`: hcp at each temperature of the protocol, in the authors' 150-atom 5x5x3
+  box at the experimental a(T), c(T) (as in training); Langevin NVT equilibration, then
+  production with a frame every ``frame_interval_ps``. Per frame: Born stress and stiffness
+  (:func:`tifusion.observables.elasticity.born_terms_batch`), pressure with its kinetic part.
+  C from the stress-fluctuation formula at the target kT and the fixed volume; C11, C33, C44,
+  C12, C13 read out as in the paper, Voigt K, G, nu from them.
+- :func:`bcc_elastic`: a bcc cubic cell (128 atoms in the paper) NPT-equilibrated at 1273 K,
+  then NVT in the NPT mean box; cubic C11, C12, C44 and Voigt K, G, nu of the full tensor.
+
+Errors: standard errors of block estimates (``n_blocks`` contiguous blocks; the stress-fluctuation
+formula is evaluated per block, :func:`tifusion.observables.statistics.block_estimate`).
+Results are in internal units (kJ/mol/nm^3; nu dimensionless).
+"""
+import logging
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from tifusion.data.experiment import experimental_cell
+from tifusion.graph import image_range
+from tifusion.md.state import default_capacity_for, init_state, kinetic_temperature, max_neighbor_count
+from tifusion.observables.elasticity import (born_terms_batch, cubic_constants, hexagonal_constants, pressure,
+                                             stress_fluctuation, voigt_moduli, voigt_moduli_of_tensor)
+from tifusion.observables.statistics import block_average, block_estimate
+from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, mean_box, npt_settings,
+                                            nvt_settings, restart_in_box, run_property, run_stages, segment_steps,
+                                            stack_results, stage_steps, state_key)
+from tifusion.structures import bcc_cubic
+from tifusion.units import kT
+
+log = logging.getLogger(__name__)
+
+HCP_CONSTANTS = ("C11", "C33", "C44", "C12", "C13")
+CUBIC_CONSTANTS = ("C11", "C12", "C44")
+MODULI = ("K", "G", "nu")
+
+
+def born_terms_of_frames(potential, params, positions, box, capacity=None, batch_size=8):
+    """(sigma_B [F, 3, 3], C_B [F, 3, 3, 3, 3], capacity) of frames [F, N, 3] in one fixed ``box``.
+
+    Each frame gets its own graph; ``capacity`` (default: fitted to the first frame) grows
+    until no graph overflows, so truncated graphs are never used.
+    """
+    positions = jnp.asarray(positions)
+    box = jnp.asarray(box, dtype=positions.dtype)
+    n_images = image_range(np.asarray(box), potential.cutoff)
+    if capacity is None:
+        capacity = default_capacity_for(max_neighbor_count(positions[0], box, potential.cutoff))
+    while True:
+        sigma, born, lost = born_terms_batch(potential, params, positions, box, capacity, n_images, batch_size)
+        if not bool(jnp.any(lost)):
+            return np.asarray(sigma), np.asarray(born), capacity
+        count = max(max_neighbor_count(positions[i], box, potential.cutoff) for i in np.flatnonzero(lost))
+        log.info("Born terms: %d frames had more than %d neighbours (up to %d); recomputing",
+                 int(jnp.sum(lost)), capacity, count)
+        capacity = default_capacity_for(count)
+
+
+def stress_fluctuation_frames(potential, params, box, batch_size=8):
+    """``Stage.keep`` of a production run: Born terms, pressure and kinetic temperature per frame."""
+    volume = abs(float(np.linalg.det(np.asarray(box))))
+    capacity = [None]  # carried between segments: one compiled shape
+
+    def keep(frames):
+        sigma, born, capacity[0] = born_terms_of_frames(potential, params, frames.positions, box, capacity[0],
+                                                        batch_size)
+        n_atoms = frames.positions.shape[1]
+        return {"sigma": sigma, "born": born, "pressure": pressure(frames.virial, frames.kinetic, volume),
+                "temperature": kinetic_temperature(frames.kinetic, n_atoms)}
+
+    return keep
+
+
+def hexagonal_readout(c):
+    """C11, C33, C44, C12, C13 (paper's averaging, c axis along z) and Voigt K, G, nu of a tensor."""
+    constants = dict(zip(HCP_CONSTANTS, hexagonal_constants(c)))
+    moduli = voigt_moduli(constants["C11"], constants["C12"], constants["C13"], constants["C33"], constants["C44"])
+    return {**constants, **dict(zip(MODULI, moduli)), "tensor": c}
+
+
+def cubic_readout(c):
+    """C11, C12, C44 (cube axes along x, y, z) and the Voigt K, G, nu of the full tensor."""
+    return {**dict(zip(CUBIC_CONSTANTS, cubic_constants(c))), **dict(zip(MODULI, voigt_moduli_of_tensor(c))),
+            "tensor": c}
+
+
+def fluctuation_estimates(kept, volume, temperature_K, n_atoms, readout, n_blocks):
+    """Elastic constants with block errors, mean pressure and temperature of a production run.
+
+    Returns a flat dict: each readout quantity and ``<name>_err``, ``pressure(_err)``,
+    ``temperature(_err)`` (kinetic, K) and ``n_frames``.
+    """
+    target_kT = kT(temperature_K)
+
+    def estimator(sigma, born):
+        return readout(stress_fluctuation(jnp.asarray(sigma), jnp.asarray(born), None, volume, target_kT, n_atoms))
+
+    estimate, error = block_estimate(estimator, kept["sigma"], kept["born"], n_blocks=n_blocks)
+    result = {}
+    for name in estimate:
+        result[name], result[f"{name}_err"] = np.asarray(estimate[name]), np.asarray(error[name])
+    for name in ("pressure", "temperature"):
+        result[name], result[f"{name}_err"] = block_average(kept[name], n_blocks)
+    result["n_frames"] = len(kept["pressure"])
+    return result
+
+
+def nvt_elastic(potential, params, state, temperature_K, protocol, readout, checkpoint=None, label=""):
+    """NVT equilibration and production in ``state``'s box; :func:`fluctuation_estimates` of the production.
+
+    ``protocol``: dt_ps, equilibration_ps, production_ps, frame_interval_ps, thermostat,
+    friction_per_ps, nose_hoover_tau_ps, skin_nm, n_blocks, checkpoint_ps (see config/README.md).
+    """
+    box = np.asarray(state.box)
+    n_production, interval = frame_steps(protocol, "production_ps")
+    md = nvt_settings(protocol, temperature_K)
+    stages = [
+        Stage("nvt_equilibration", "nvt", stage_steps(protocol, "equilibration_ps", interval), interval, md),
+        Stage("nvt_production", "nvt", n_production, interval, md,
+              stress_fluctuation_frames(potential, params, box)),
+    ]
+    _, kept = run_stages(potential, params, state, stages, checkpoint, segment_steps(protocol), label)
+    volume = abs(float(np.linalg.det(box)))
+    result = fluctuation_estimates(kept["nvt_production"], volume, temperature_K, state.positions.shape[0], readout,
+                                   protocol["n_blocks"])
+    result["volume"] = volume
+    return result
+
+
+def _checkpoint(checkpoint_dir, name, digest):
+    return Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir) / name, digest)
+
+
+def hcp_elastic_at(potential, params, positions, box, temperature_K, protocol, key, checkpoint=None, label=""):
+    """hcp elastic constants, moduli and pressure at one temperature in a fixed box (c axis along z)."""
+    state = init_state(key, positions, box, kT(temperature_K), potential, params)
+    return nvt_elastic(potential, params, state, temperature_K, protocol, hexagonal_readout, checkpoint, label)
+
+
+def hcp_elastic(potential, params, protocol, seed, checkpoint_dir=None):
+    """hcp C11, C33, C44, C12, C13, K, G, nu and pressure at ``protocol["temperatures_K"]``.
+
+    Each temperature runs in the experimental 5x5x3 box of that temperature (a row of the
+    experimental table). Arrays have a leading temperature axis; ``temperature_K`` holds the targets.
+    """
+    results = []
+    for i, temperature in enumerate(protocol["temperatures_K"]):
+        positions, box = experimental_cell(temperature)
+        digest = fingerprint(potential, params, protocol=protocol, seed=seed, temperature=temperature)
+        label = f"hcp elastic {temperature:g} K"
+        results.append(hcp_elastic_at(potential, params, positions, box, temperature, protocol,
+                                      state_key(seed, "hcp_elastic", i),
+                                      _checkpoint(checkpoint_dir, f"T{temperature:g}K", digest), label))
+        log.info("%s: C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f kJ/mol/nm^3, P %.1f kJ/mol/nm^3", label,
+                 *(float(results[-1][name]) for name in HCP_CONSTANTS), float(results[-1]["pressure"]))
+    return {"temperature_K": np.asarray(protocol["temperatures_K"], dtype=float), **stack_results(results)}
+
+
+def bcc_elastic(potential, params, protocol, seed, checkpoint_dir=None):
+    """bcc C11, C12, C44, K, G, nu and pressure at ``temperature_K`` (Table 2 of the paper).
+
+    A bcc cubic cell (``a_nm``, ``repeat``) is equilibrated by NPT (``npt_ps``, ``coupling``) at
+    zero pressure; the NVT runs use the mean box of the second half of the NPT run. Also
+    returns the NPT lattice constant ``a`` (nm) and its block error.
+    """
+    temperature = float(protocol["temperature_K"])
+    repeat = tuple(protocol["repeat"])
+    positions, box = bcc_cubic(protocol["a_nm"], repeat)
+    _, interval = frame_steps(protocol, "production_ps")
+    digest = fingerprint(potential, params, protocol=protocol, seed=seed)
+    key = state_key(seed, "bcc_elastic")
+    state = init_state(key, positions, box, kT(temperature), potential, params)
+    npt = Stage("npt", "npt", stage_steps(protocol, "npt_ps", interval), interval, npt_settings(protocol, temperature),
+                lambda frames: {"box": frames.box})
+    state, kept = run_stages(potential, params, state, [npt], _checkpoint(checkpoint_dir, "npt", digest),
+                             segment_steps(protocol), f"bcc {temperature:g} K")
+    boxes = kept["npt"]["box"]
+    nvt_box = mean_box(boxes)
+    second_half = boxes[len(boxes) - max(1, len(boxes) // 2):]
+    cell_edge = np.cbrt(np.abs(np.linalg.det(second_half))) / np.cbrt(np.prod(repeat))
+    state = restart_in_box(state_key(seed, "bcc_elastic", 1), state, nvt_box, temperature, potential, params)
+    result = nvt_elastic(potential, params, state, temperature, protocol, cubic_readout,
+                         _checkpoint(checkpoint_dir, "nvt", digest), f"bcc {temperature:g} K")
+    result["a"], result["a_err"] = block_average(cell_edge, min(protocol["n_blocks"], len(cell_edge)))
+    result["temperature_K"] = temperature
+    log.info("bcc %g K: a %.4f nm, C11 %.1f C12 %.1f C44 %.1f kJ/mol/nm^3", temperature, float(result["a"]),
+             *(float(result[name]) for name in CUBIC_CONSTANTS))
+    return result
+
+
+def run_hcp_elastic(model_path, protocol, output_path, seed, checkpoint_dir=None):
+    """The ``hcp_elastic`` rule: one model, ``results/properties/{model}/hcp_elastic.npz``."""
+    return run_property(hcp_elastic, model_path, protocol, output_path, seed, checkpoint_dir)
+
+
+def run_bcc_elastic(model_path, protocol, output_path, seed, checkpoint_dir=None):
+    """The ``bcc_elastic`` rule: one model, ``results/properties/{model}/bcc_elastic.npz``."""
+    return run_property(bcc_elastic, model_path, protocol, output_path, seed, checkpoint_dir)

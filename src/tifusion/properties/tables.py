@@ -1,0 +1,171 @@
+"""Table 2 (bcc elastic constants at 1273 K) and the comparison of a run's headline numbers with the paper.
+
+Inputs are the property files of :mod:`tifusion.properties.elastic` and
+:mod:`tifusion.properties.lattice` (internal units) and Table 1 of the DFT evaluation (meV
+units); outputs are in the paper's units (GPa, percent, meV). Units are converted here only.
+
+Deviations from experiment (``paper_comparison``), over the temperatures the run simulated
+(the paper: all 22 from 4 to 973 K):
+
+- ``mean_rel_dev_<X>``: mean over temperatures of |X_model / X_exp - 1|, in percent, for the
+  Voigt bulk modulus K, shear modulus G and Poisson ratio nu (the paper's 6/24/9 % for the
+  pre-trained model);
+- ``max_rel_dev_K_G_nu``: the largest of those three means (the paper: below 3 % for the
+  EXP-trained models);
+- ``max_rel_dev_lattice_constants``: the larger of the mean relative deviations of a and c
+  from NPT at zero pressure (the paper: below 0.1 % for the fused model).
+"""
+import numpy as np
+import pandas as pd
+
+from tifusion.data.experiment import load_bcc_elastic, load_hcp_experiment, load_paper_reported_values
+from tifusion.observables.elasticity import voigt_moduli
+from tifusion.units import ANGSTROM, GPA
+
+BCC_CONSTANTS = ("C11", "C12", "C44")
+TABLE2_COLUMNS = ["source", "kind", "temperature_K"] + [f"{name}_{kind}" for name in BCC_CONSTANTS
+                                                         for kind in ("GPa", "err_GPa")] + ["reference"]
+TABLE1_QUANTITIES = ("energy_rmse", "energy_mae", "energy_rmse_shift_corrected", "energy_mae_shift_corrected",
+                     "force_rmse", "force_mae", "virial_rmse", "virial_mae")
+MODULI = {"K": "bulk_modulus", "G": "shear_modulus", "nu": "poisson_ratio"}
+COMPARISON_COLUMNS = ["quantity", "model", "label", "paper_model", "this_run", "paper", "unit", "where", "definition"]
+
+
+def read_npz(path):
+    """The arrays of a property file (without its metadata entry)."""
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files if key != "metadata"}
+
+
+def table2(bcc_by_model, labels, experiment=None):
+    """One row per model (with block errors), then the experimental references (GPa)."""
+    experiment = load_bcc_elastic() if experiment is None else experiment
+    rows = []
+    for name, result in bcc_by_model.items():
+        row = {"source": labels.get(name, name), "kind": "model", "temperature_K": float(result["temperature_K"]),
+               "reference": name}
+        for constant in BCC_CONSTANTS:
+            row[f"{constant}_GPa"] = float(result[constant]) / GPA
+            row[f"{constant}_err_GPa"] = float(result[f"{constant}_err"]) / GPA
+        rows.append(row)
+    for _, ref in experiment.iterrows():
+        row = {"source": f"EXP {ref['source'].split(',')[0]}", "kind": "experiment",
+               "temperature_K": float(ref["T_K"]), "reference": ref["source"]}
+        for constant in BCC_CONSTANTS:
+            row[f"{constant}_GPa"] = float(ref[f"{constant}_GPa"])
+            row[f"{constant}_err_GPa"] = np.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
+
+
+def experimental_moduli(temperatures, table=None):
+    """Voigt K, G (GPa) and nu of the experimental elastic constants at ``temperatures`` (table rows)."""
+    table = load_hcp_experiment() if table is None else table
+    rows = _rows(table, temperatures)
+    k, g, nu = voigt_moduli(rows["C11_GPa"].to_numpy(), rows["C12_GPa"].to_numpy(), rows["C13_GPa"].to_numpy(),
+                            rows["C33_GPa"].to_numpy(), rows["C44_GPa"].to_numpy())
+    return {"K": np.asarray(k), "G": np.asarray(g), "nu": np.asarray(nu)}
+
+
+def _rows(table, temperatures):
+    index = table.set_index("temperature_K")
+    missing = [t for t in temperatures if t not in index.index]
+    if missing:
+        raise ValueError(f"temperatures {missing} K are not rows of the experimental table "
+                         f"{table.attrs.get('source_file', '')}")
+    return index.loc[list(temperatures)]
+
+
+def elastic_deviations(hcp, table=None):
+    """Mean relative deviations (percent) of K, G, nu from experiment, and their maximum."""
+    temperatures = [float(t) for t in hcp["temperature_K"]]
+    experiment = experimental_moduli(temperatures, table)
+    model = {"K": hcp["K"] / GPA, "G": hcp["G"] / GPA, "nu": hcp["nu"]}
+    deviation = {name: 100 * float(np.mean(np.abs(model[name] / experiment[name] - 1))) for name in MODULI}
+    return deviation, max(deviation.values())
+
+
+def lattice_deviation(lattice, table=None):
+    """Larger of the mean relative deviations (percent) of a and c from experiment (NPT, P = 0)."""
+    table = load_hcp_experiment() if table is None else table
+    rows = _rows(table, [float(t) for t in lattice["temperature_K"]])
+    return max(100 * float(np.mean(np.abs(lattice[name] / (rows[f"{name}_angstrom"].to_numpy() * ANGSTROM) - 1)))
+               for name in ("a", "c"))
+
+
+def run_values(model, table1_rows, bcc, hcp, lattice):
+    """{quantity: (value, unit, definition)} of one model, from whichever inputs exist (None: absent)."""
+    values = {}
+    if table1_rows is not None and model in set(table1_rows["model"]):
+        row = table1_rows.set_index("model").loc[model]
+        for quantity in TABLE1_QUANTITIES:
+            if quantity in row:
+                unit = "meV/Angstrom" if quantity.startswith("force") else "meV/atom"
+                values[quantity] = (float(row[quantity]), unit, "DFT test set (Table 1)")
+    if bcc is not None:
+        for constant in BCC_CONSTANTS:
+            values[f"bcc_{constant}_1273K"] = (float(bcc[constant]) / GPA, "GPa",
+                                               f"bcc NVT at {float(bcc['temperature_K']):g} K (Table 2)")
+    span = None
+    if hcp is not None:
+        deviation, largest = elastic_deviations(hcp)
+        span = f"{len(hcp['temperature_K'])} temperatures {min(hcp['temperature_K']):g}-{max(hcp['temperature_K']):g} K"
+        for name, long_name in MODULI.items():
+            values[f"mean_rel_dev_{long_name}_4_973K"] = (deviation[name], "percent",
+                                                          f"mean |{name}/{name}_exp - 1| over {span}")
+        values["max_rel_dev_K_G_nu_4_973K"] = (largest, "percent", f"largest of the K, G, nu means over {span}")
+    if lattice is not None:
+        span = (f"{len(lattice['temperature_K'])} temperatures {min(lattice['temperature_K']):g}-"
+                f"{max(lattice['temperature_K']):g} K")
+        values["max_rel_dev_lattice_constants_4_973K"] = (lattice_deviation(lattice), "percent",
+                                                          f"larger of the a, c mean deviations over {span}")
+    return values
+
+
+def paper_comparison(paper_models, labels, table1_rows=None, bcc=None, hcp=None, lattice=None, paper=None):
+    """This run's headline numbers next to the paper's, one row per (quantity, model).
+
+    ``paper_models``: {model in this run: model name in the paper's table} (dft_pretrained,
+    dft_exp_sequential, dft_exp_fused). ``bcc``, ``hcp``, ``lattice``: {model: property arrays}
+    (models without a file are left out); ``table1_rows``: the Table 1 CSV as a DataFrame.
+    Rows: every quantity computed for a model, and every paper value of a mapped model (with an
+    empty ``this_run`` if the run has no such number).
+    """
+    paper = load_paper_reported_values() if paper is None else paper
+    rows = []
+    for model, paper_model in paper_models.items():
+        values = run_values(model, table1_rows, (bcc or {}).get(model), (hcp or {}).get(model),
+                            (lattice or {}).get(model))
+        reported = paper[paper["model"] == paper_model].set_index("quantity")
+        quantities = list(values) + [q for q in reported.index if q not in values]
+        for quantity in quantities:
+            value, unit, definition = values.get(quantity, (np.nan, None, "not computed by this run"))
+            paper_row = reported.loc[quantity] if quantity in reported.index else None
+            rows.append({"quantity": quantity, "model": model, "label": labels.get(model, model),
+                         "paper_model": paper_model, "this_run": value,
+                         "paper": np.nan if paper_row is None else float(paper_row["value"]),
+                         "unit": unit if paper_row is None else paper_row["unit"],
+                         "where": "" if paper_row is None else paper_row["where"], "definition": definition})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def write_table2(bcc_paths, labels, table_path):
+    """The ``table2`` rule: bcc elastic constants per model and the experimental references."""
+    from tifusion.io import provenance, write_csv
+
+    frame = table2({name: read_npz(path) for name, path in bcc_paths.items()}, labels)
+    write_csv(table_path, frame, provenance({"inputs": bcc_paths, "units": "GPa"}, None))
+
+
+def write_paper_comparison(paper_models, labels, table_path, table1_path=None, bcc_paths=None, hcp_paths=None,
+                           lattice_paths=None):
+    """The ``paper_comparison`` rule: read the inputs that exist for each model and write the CSV."""
+    from tifusion.io import provenance, write_csv
+
+    def load(paths):
+        return {name: read_npz(path) for name, path in (paths or {}).items()}
+
+    table1_rows = pd.read_csv(table1_path) if table1_path else None
+    frame = paper_comparison(paper_models, labels, table1_rows, load(bcc_paths), load(hcp_paths), load(lattice_paths))
+    inputs = {"table1": table1_path, "bcc": bcc_paths, "hcp": hcp_paths, "lattice": lattice_paths}
+    write_csv(table_path, frame, provenance({"inputs": inputs, "paper_models": paper_models}, None))
