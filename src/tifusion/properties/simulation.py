@@ -221,11 +221,12 @@ def restart_in_box(key, state, box, temperature_K, potential, params):
     """A fresh state (new Maxwell-Boltzmann momenta) with ``state``'s atoms affinely moved into ``box``.
 
     Used between an NPT equilibration and NVT runs: the NVT box is the NPT mean box, not the
-    last instantaneous one.
+    last instantaneous one. The neighbour capacity the run has grown to is kept.
     """
     deformation = np.asarray(box) @ np.linalg.inv(np.asarray(state.box))
     positions = np.asarray(state.positions) @ deformation.T
-    return init_state(key, positions, np.asarray(box), kT(temperature_K), potential, params)
+    return init_state(key, positions, np.asarray(box), kT(temperature_K), potential, params,
+                      capacity=int(state.capacity))
 
 
 def compute_and_write(compute, potential, params, protocol, output_path, seed, checkpoint_dir=None, **record):
