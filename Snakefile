@@ -24,10 +24,19 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/properties.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     input:
         "results/tables/table1.csv",
         "results/figures/fig2.pdf",
+        "results/figures/fig3.pdf",
+        "results/figures/fig4.pdf",
+        "results/figures/fig5.pdf",
+        "results/figures/fig6.pdf",
+        "results/figures/fig7.pdf",
+        "results/tables/table2.csv",
+        "results/tables/paper_comparison.csv",
     default_target: True

@@ -45,3 +45,32 @@ def initial_model(wildcards):
 
 def model_entry(wildcards):
     return config["models"][wildcards.model]
+
+
+# --- Properties, figures and tables (properties.smk, figures.smk) ---
+
+
+def property_protocol(name):
+    """One property's protocol: the shared MD settings, n_blocks and the property's own section."""
+    section = config["properties"]
+    return {**section["md"], "n_blocks": section["n_blocks"], **section[name]}
+
+
+def figure_models(figure):
+    """Models a figure or table shows: its config list (in that order) restricted to the configured models."""
+    return [name for name in config["figures"][figure]["models"] if name in config["models"]]
+
+
+def property_files(prop, figure):
+    """The property files of every model of a figure."""
+    return expand("results/properties/{model}/{prop}.npz", model=figure_models(figure), prop=prop)
+
+
+def paper_models():
+    """{model: its name in the paper's reported values}, for the configured models."""
+    mapping = config["figures"]["paper_comparison"]["paper_models"]
+    return {name: paper for name, paper in mapping.items() if name in config["models"]}
+
+
+def comparison_files(prop):
+    return expand("results/properties/{model}/{prop}.npz", model=list(paper_models()), prop=prop)

@@ -1,0 +1,136 @@
+# Stage 5: Figs. 3-7, Table 2 and the comparison with the paper, from the property files (cheap, local).
+# Each figure uses the models listed for it in config `figures` that are also in `models`.
+
+
+localrules:
+    fig3,
+    fig4,
+    fig5,
+    fig6,
+    fig7,
+    table2,
+    paper_comparison,
+
+
+rule fig3:
+    input:
+        hcp=property_files("hcp_elastic", "fig3"),
+        lattice=property_files("lattice_temperature", "fig3"),
+    output:
+        pdf=report("results/figures/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
+        png="results/figures/fig3.png",
+    log:
+        "logs/fig3.log",
+    params:
+        models=figure_models("fig3"),
+        models_config=config["models"],
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/fig_elastic_lattice.py"
+
+
+rule fig4:
+    input:
+        phonons=property_files("phonons", "fig4"),
+    output:
+        pdf=report("results/figures/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
+        png="results/figures/fig4.png",
+    log:
+        "logs/fig4.log",
+    params:
+        models=figure_models("fig4"),
+        models_config=config["models"],
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/fig4.py"
+
+
+rule fig5:
+    input:
+        structure=property_files("liquid_structure", "fig5"),
+        diffusion=property_files("self_diffusion", "fig5"),
+    output:
+        pdf=report("results/figures/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
+        png="results/figures/fig5.png",
+    log:
+        "logs/fig5.log",
+    params:
+        models=figure_models("fig5"),
+        models_config=config["models"],
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/fig5.py"
+
+
+rule fig6:
+    input:
+        lattice=property_files("lattice_pressure", "fig6"),
+    output:
+        pdf=report("results/figures/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
+        png="results/figures/fig6.png",
+    log:
+        "logs/fig6.log",
+    params:
+        models=figure_models("fig6"),
+        models_config=config["models"],
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/fig6.py"
+
+
+rule fig7:
+    input:
+        hcp=property_files("hcp_elastic", "fig7"),
+        lattice=property_files("lattice_temperature", "fig7"),
+    output:
+        pdf=report("results/figures/fig7.pdf", caption="../report/fig7.rst", category="Figures"),
+        png="results/figures/fig7.png",
+    log:
+        "logs/fig7.log",
+    params:
+        models=figure_models("fig7"),
+        models_config=config["models"],
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/fig_elastic_lattice.py"
+
+
+rule table2:
+    input:
+        bcc=property_files("bcc_elastic", "table2"),
+    output:
+        table=report("results/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
+    log:
+        "logs/table2.log",
+    params:
+        models=figure_models("table2"),
+        labels=model_labels(),
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/table2.py"
+
+
+rule paper_comparison:
+    input:
+        table1="results/tables/table1.csv",
+        bcc=comparison_files("bcc_elastic"),
+        hcp=comparison_files("hcp_elastic"),
+        lattice=comparison_files("lattice_temperature"),
+    output:
+        table=report("results/tables/paper_comparison.csv", caption="../report/paper_comparison.rst",
+                     category="Tables"),
+    log:
+        "logs/paper_comparison.log",
+    params:
+        paper_models=paper_models(),
+        labels=model_labels(),
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/paper_comparison.py"

@@ -1,0 +1,7 @@
+"""Rule fig4: phonon dispersion per model and the models' DOS against Stassis 1979."""
+from tifusion import runtime
+from tifusion.plotting.figures import plot_phonons
+
+runtime.start(snakemake.log[0])
+plot_phonons(dict(zip(snakemake.params.models, snakemake.input.phonons)), snakemake.params.models_config,
+             [snakemake.output.pdf, snakemake.output.png])

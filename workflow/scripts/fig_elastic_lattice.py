@@ -1,0 +1,8 @@
+"""Rules fig3 and fig7: K, G, nu, a and c vs temperature for the figure's models, with experiment."""
+from tifusion import runtime
+from tifusion.plotting.figures import plot_elastic_lattice
+
+runtime.start(snakemake.log[0])
+models = snakemake.params.models
+plot_elastic_lattice(dict(zip(models, snakemake.input.hcp)), dict(zip(models, snakemake.input.lattice)),
+                     snakemake.params.models_config, [snakemake.output.pdf, snakemake.output.png])

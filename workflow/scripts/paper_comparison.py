@@ -1,0 +1,10 @@
+"""Rule paper_comparison: this run's headline numbers next to the paper's."""
+from tifusion import runtime
+from tifusion.properties.tables import write_paper_comparison
+
+runtime.start(snakemake.log[0])
+models = list(snakemake.params.paper_models)
+write_paper_comparison(snakemake.params.paper_models, snakemake.params.labels, snakemake.output.table,
+                       table1_path=snakemake.input.table1, bcc_paths=dict(zip(models, snakemake.input.bcc)),
+                       hcp_paths=dict(zip(models, snakemake.input.hcp)),
+                       lattice_paths=dict(zip(models, snakemake.input.lattice)))
