@@ -40,7 +40,7 @@ def bessel_frequencies_init(num_radial, dtype=jnp.float32):
 def bessel_rbf(distance, frequencies, cutoff, p):
     """Radial Bessel basis [..., num_radial] of distances [...] (must be > 0)."""
     x = (distance / cutoff)[..., None]
-    scale = np.sqrt(2.0 / cutoff)
+    scale = float(np.sqrt(2.0 / cutoff))  # a numpy float64 would promote float32 inputs
     return scale * jnp.sin(frequencies * x) / distance[..., None] * envelope(x, p)
 
 

@@ -1,0 +1,227 @@
+"""Speed and memory of the DimeNet++ potential on CPU: prints a table (Markdown).
+
+    python bench/model_speed.py            # full run (a few minutes)
+    python bench/model_speed.py --quick    # short run (about a minute)
+
+For the paper-size model and a small "default" model (1 interaction block, embed 16, the
+other embedding sizes halved, cutoff 0.5 nm), each in its own process (so that peak RSS is
+per model):
+
+- compile: seconds for the first energy+forces call (trace + XLA compile);
+- E+F/s: energy + forces evaluations per second, 150-atom hcp cell (5x5x3, a = 0.295125,
+  c = 0.467942 nm, the authors' 323 K box) with thermal displacements;
+- MD steps/s: jax-md ``nvt_langevin`` (dt 0.5 fs, gamma 4/ps, 323 K, Ti mass), graph
+  rebuilt every step inside the jitted step, ``lax.fori_loop`` over 100-step chunks;
+- train samples/s: ``value_and_grad`` (parameters) of an energy + force MSE loss on
+  256-atom configurations (hcp 4x4x8, perturbed), gradients accumulated with ``lax.scan``
+  over a batch;
+- peak RSS of the process.
+
+The graph capacity is the largest neighbour count of the thermalised configurations plus a
+margin (--capacity-margin): dense-graph cost grows with capacity (triplets ~ capacity^2).
+MD chunks are checked for overflow (the model returns NaN on an asymmetric, truncated
+graph, and the end-of-chunk neighbour count is compared with the capacity).
+
+Environment (measured effect recorded in the printed notes): glibc malloc settings of
+cpu_measurements.md are applied to the worker processes unless --no-malloc-tuning.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+MALLOC_TUNING = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_THRESHOLD_": "33554432",
+    "MALLOC_TRIM_THRESHOLD_": "68719476736",
+    "MALLOC_TOP_PAD_": "536870912",
+}
+
+MODELS = {
+    "paper": {"cutoff_nm": 0.5, "embed_size": 32, "out_embed_size": 64, "triplet_embed_size": 16,
+              "basis_embed_size": 8, "num_blocks": 4, "num_radial": 6, "num_spherical": 7, "envelope_exponent": 6,
+              "num_residual_before_skip": 1, "num_residual_after_skip": 2, "num_dense_output": 3,
+              "dtype": "float32"},
+    "default": {"cutoff_nm": 0.5, "embed_size": 16, "out_embed_size": 32, "triplet_embed_size": 8,
+                "basis_embed_size": 4, "num_blocks": 1, "num_radial": 6, "num_spherical": 7, "envelope_exponent": 6,
+                "num_residual_before_skip": 1, "num_residual_after_skip": 2, "num_dense_output": 3,
+                "dtype": "float32"},
+}
+
+HCP_A, HCP_C = 0.295125, 0.467942  # nm, the authors' 323 K experimental box
+TEMPERATURE = 323.0  # K
+DT = 0.5e-3  # ps
+GAMMA = 4.0  # 1/ps
+CHUNK = 100  # MD steps per lax.fori_loop
+THERMAL_RMS = 0.008  # nm, rms thermal displacement per component of Ti near 323 K
+
+
+def timed_rate(fn, min_seconds, min_calls=3):
+    """Calls per second of fn() (blocking), repeated for at least min_seconds; best of two passes."""
+    import jax
+
+    rates = []
+    for _ in range(2):
+        calls, start = 0, time.perf_counter()
+        while calls < min_calls or time.perf_counter() - start < min_seconds / 2:
+            jax.block_until_ready(fn())
+            calls += 1
+        rates.append(calls / (time.perf_counter() - start))
+    return max(rates)
+
+
+def run_model(name, quick, capacity_margin):
+    """Measure one model; returns a dict of results (runs in a worker process)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # as tifusion.runtime; the model computes in its own dtype
+    import jax.numpy as jnp
+    import numpy as np
+    from jax_md import simulate, space
+
+    from tifusion import units
+    from tifusion.graph import build_graph, count_max_neighbors, overflowed
+    from tifusion.model.dimenet import make_dimenet, parameter_count
+    from tifusion.potential import energy, energy_and_forces
+    from tifusion.structures import hcp_supercell
+
+    def log(message):
+        print(f"[{name}] {message}", file=sys.stderr, flush=True)
+
+    min_seconds = 2.0 if quick else 6.0
+    md_chunks = 2 if quick else 5
+    train_batch = 2 if quick else 4
+    potential = make_dimenet(MODELS[name])
+    params = potential.init(jax.random.PRNGKey(0))
+    cutoff = potential.cutoff
+    rng = np.random.default_rng(0)
+
+    positions, box = hcp_supercell(HCP_A, HCP_C, (5, 5, 3))
+    positions = jnp.asarray(positions + THERMAL_RMS * rng.standard_normal(positions.shape))
+    box = jnp.asarray(box)
+    capacity = count_max_neighbors(positions, box, cutoff) + capacity_margin
+    build = jax.jit(lambda r: build_graph(r, box, cutoff, capacity))
+
+    ef = jax.jit(lambda p, r, g: energy_and_forces(potential, p, r, box, g))
+    graph = build(positions)
+    start = time.perf_counter()
+    jax.block_until_ready(ef(params, positions, graph))
+    compile_seconds = time.perf_counter() - start
+    ef_rate = timed_rate(lambda: ef(params, positions, graph), min_seconds)
+    log(f"capacity {capacity}: compile {compile_seconds:.1f} s, {ef_rate:.1f} E+F/s")
+
+    # Randomly initialised parameters do not hold the crystal together (it would disorder and
+    # need ever more neighbour slots); a harmonic tether to the lattice sites with the 323 K
+    # amplitude keeps the cell hcp, as a trained model does, at negligible cost.
+    sites, box_inv = positions, jnp.linalg.inv(box)
+    tether = units.kT(TEMPERATURE) / THERMAL_RMS**2
+
+    def md_energy(r):
+        graph = build_graph(jax.lax.stop_gradient(r), box, cutoff, capacity)
+        frac = (r - sites) @ box_inv.T
+        offset = (frac - jnp.round(frac)) @ box.T
+        return energy(potential, params, r, box, graph) + 0.5 * tether * jnp.sum(offset**2)
+
+    _, shift = space.periodic_general(box, fractional_coordinates=False)
+    init_fn, step_fn = simulate.nvt_langevin(md_energy, shift, DT, units.kT(TEMPERATURE), gamma=GAMMA)
+    run_chunk = jax.jit(lambda state: jax.lax.fori_loop(0, CHUNK, lambda _, s: step_fn(s), state))
+    state = init_fn(jax.random.PRNGKey(1), positions, mass=units.MASS_TI)
+    start = time.perf_counter()
+    state = jax.block_until_ready(run_chunk(state))
+    md_compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    max_neighbors = 0
+    for _ in range(md_chunks):
+        state = jax.block_until_ready(run_chunk(state))
+        end_graph = build(state.position)
+        max_neighbors = max(max_neighbors, int(end_graph.max_neighbors))
+        if bool(overflowed(end_graph)) or not bool(jnp.all(jnp.isfinite(state.position))):
+            raise RuntimeError(f"{name}: MD graph overflow (capacity {capacity}); raise --capacity-margin")
+    md_rate = md_chunks * CHUNK / (time.perf_counter() - start)
+    log(f"MD: compile {md_compile_seconds:.1f} s, {md_rate:.1f} steps/s, max neighbours {max_neighbors}")
+
+    # Training: 256-atom configurations, energy + force MSE, gradient accumulated over a batch.
+    train_positions, train_box = hcp_supercell(HCP_A, HCP_C, (4, 4, 8))
+    samples = jnp.asarray(train_positions + 0.01 * rng.standard_normal((train_batch,) + train_positions.shape))
+    train_box = jnp.asarray(train_box)
+    train_capacity = max(count_max_neighbors(r, train_box, cutoff) for r in np.asarray(samples))
+    graphs = jax.vmap(lambda r: build_graph(r, train_box, cutoff, train_capacity))(samples)
+    ref_energy = jnp.asarray(rng.standard_normal(train_batch))
+    ref_forces = jnp.asarray(rng.standard_normal(samples.shape))
+
+    def sample_loss(p, r, g, e_ref, f_ref):
+        e, f = energy_and_forces(potential, p, r, train_box, g)
+        return 1e-6 * (e - e_ref) ** 2 + 1e-2 * jnp.mean((f - f_ref) ** 2)
+
+    def batch_value_and_grad(p):
+        def accumulate(carry, sample):
+            value, grad = jax.value_and_grad(sample_loss)(p, *sample)
+            return jax.tree.map(jnp.add, carry, (value, grad)), None
+
+        zero = (jnp.zeros(()), jax.tree.map(jnp.zeros_like, p))
+        (value, grad), _ = jax.lax.scan(accumulate, zero, (samples, graphs, ref_energy, ref_forces))
+        return value / train_batch, jax.tree.map(lambda x: x / train_batch, grad)
+
+    train_step = jax.jit(batch_value_and_grad)
+    start = time.perf_counter()
+    jax.block_until_ready(train_step(params))
+    train_compile_seconds = time.perf_counter() - start
+    train_rate = train_batch * timed_rate(lambda: train_step(params), min_seconds, min_calls=2)
+
+    return {
+        "model": name,
+        "parameters": parameter_count(params),
+        "capacity": capacity,
+        "md_max_neighbors": max_neighbors,
+        "train_capacity": train_capacity,
+        "compile_s": compile_seconds,
+        "md_compile_s": md_compile_seconds,
+        "train_compile_s": train_compile_seconds,
+        "ef_per_s": ef_rate,
+        "md_steps_per_s": md_rate,
+        "train_samples_per_s": train_rate,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short run")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--capacity-margin", type=int, default=4, help="slots above the largest neighbour count")
+    parser.add_argument("--no-malloc-tuning", action="store_true", help="keep glibc's default malloc settings")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(run_model(args.worker, args.quick, args.capacity_margin)))
+        return
+
+    env = dict(os.environ)
+    if not args.no_malloc_tuning:
+        env.update(MALLOC_TUNING)
+    rows = []
+    for name in args.models:
+        command = [sys.executable, __file__, "--worker", name, "--capacity-margin", str(args.capacity_margin)]
+        if args.quick:
+            command.append("--quick")
+        out = subprocess.run(command, env=env, stdout=subprocess.PIPE, text=True)
+        if out.returncode != 0:
+            sys.exit(f"benchmark of model {name} failed (exit code {out.returncode})")
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    print(f"CPU: {os.cpu_count()} cores; malloc tuning: {not args.no_malloc_tuning}; "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; load average before: {os.getloadavg()[0]:.1f}")
+    print("| model | params | capacity (MD max) | compile E+F s | E+F /s (150 at.) | MD compile s | MD steps/s "
+          "| train compile s | train samples/s (256 at.) | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['parameters']} | {r['capacity']} ({r['md_max_neighbors']}) | {r['compile_s']:.1f} "
+              f"| {r['ef_per_s']:.1f} | {r['md_compile_s']:.1f} | {r['md_steps_per_s']:.1f} "
+              f"| {r['train_compile_s']:.1f} | {r['train_samples_per_s']:.2f} | {r['peak_rss_gb']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
