@@ -14,6 +14,7 @@ rule train_dft_pretrained:
     params:
         model=config["model"],
         trainer=dft_pretraining_settings(),
+        fit_offset=config["dft_pretraining"]["fit_atom_energy_offset"],
         seed=config["seed"],
         checkpoint="results/checkpoints/dft_pretrained.npz",
     threads: 2

@@ -12,4 +12,5 @@ run_pretraining(
     history_path=snakemake.output.history,
     checkpoint_path=snakemake.params.checkpoint,
     config_record={"model": snakemake.params.model, "dft_pretraining": snakemake.params.trainer},
+    fit_atom_energy_offset=snakemake.params.fit_offset,
 )

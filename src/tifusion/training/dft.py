@@ -289,15 +289,28 @@ def write_history(path, history):
     write_csv(path, pd.DataFrame(history))
 
 
+def mean_atom_energy(dataset):
+    """Mean energy per atom of the training configurations (kJ/mol)."""
+    train = np.asarray(dataset.split) == SPLITS["train"]
+    return float(np.sum(np.asarray(dataset.energy)[train]) / np.sum(np.asarray(dataset.atom_mask)[train]))
+
+
 def run_pretraining(dataset_path, model_hparams, settings, seed, model_path, history_path, checkpoint_path,
-                    config_record=None):
-    """The ``train_dft_pretrained`` rule: DimeNet++ from random init, best-validation model saved."""
+                    config_record=None, fit_atom_energy_offset=False):
+    """The ``train_dft_pretrained`` rule: DimeNet++ from random init, best-validation model saved.
+
+    ``fit_atom_energy_offset``: start the model from the training set's mean energy per atom (a
+    fixed offset stored with the model) instead of learning the absolute energy (the paper).
+    """
     from tifusion.data.dataset import load_dataset
     from tifusion.io import provenance
     from tifusion.model.dimenet import make_dimenet
     from tifusion.model.io import save_model
 
     dataset = load_dataset(dataset_path)
+    if fit_atom_energy_offset:
+        model_hparams = dict(model_hparams, atom_energy_offset=mean_atom_energy(dataset))
+        log.info("atom energy offset %.3f kJ/mol (training-set mean)", model_hparams["atom_energy_offset"])
     potential = make_dimenet(model_hparams)
     params = potential.init(jax.random.PRNGKey(seed))
     log.info("DimeNet++ with %d parameters; %d training configurations",
