@@ -15,7 +15,16 @@ def published_files(wildcards=None):
     return expand("resources/downloads/published/{name}.npy", name=PUBLISHED_ARRAYS)
 
 
-MODELS = list(config["models"])
+def selected_models():
+    """Models this run trains and evaluates: ``run_models`` if given, else every entry of ``models``."""
+    names = config.get("run_models") or list(config["models"])
+    unknown = [name for name in names if name not in config["models"]]
+    if unknown:
+        raise ValueError(f"config run_models: {unknown} are not entries of config models")
+    return names
+
+
+MODELS = selected_models()
 
 
 def model_labels():
@@ -33,7 +42,7 @@ def dft_pretraining_settings():
     return dict(section["trainer"], epochs=section["epochs"])
 
 
-EXP_MODELS = [name for name, entry in config["models"].items() if "schedule" in entry]
+EXP_MODELS = [name for name in MODELS if "schedule" in config["models"][name]]
 # Only models trained by the EXP/fused rule match its output pattern ("(?!)" matches nothing).
 EXP_MODELS_PATTERN = "|".join(EXP_MODELS) or "(?!)"
 
@@ -58,7 +67,7 @@ def property_protocol(name):
 
 def figure_models(figure):
     """Models a figure or table shows: its config list (in that order) restricted to the configured models."""
-    return [name for name in config["figures"][figure]["models"] if name in config["models"]]
+    return [name for name in config["figures"][figure]["models"] if name in MODELS]
 
 
 def property_files(prop, figure):
@@ -69,7 +78,7 @@ def property_files(prop, figure):
 def paper_models():
     """{model: its name in the paper's reported values}, for the configured models."""
     mapping = config["figures"]["paper_comparison"]["paper_models"]
-    return {name: paper for name, paper in mapping.items() if name in config["models"]}
+    return {name: paper for name, paper in mapping.items() if name in MODELS}
 
 
 def comparison_files(prop):
