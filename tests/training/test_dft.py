@@ -62,6 +62,10 @@ def test_training_lowers_validation_loss_and_resumes_after_a_kill_with_identical
     initial = make_dft_trainer(scaled_eam, tiny_dataset, SETTINGS, 0).evaluate(START, "validation")["loss"]
     assert info["best_val_loss"] < 0.5 * initial
     assert (tmp_path / "history.csv").read_text().count("\n") == 4
+    # a checkpoint written with other settings is not resumed: the run starts over
+    _, other_info = train_dft(scaled_eam, START, tiny_dataset, dict(SETTINGS, epochs=1), 0, checkpoint,
+                              run_key="other settings")
+    assert [row["epoch"] for row in other_info["history"]] == [1]
 
 
 def test_capacity_overflow_is_an_error_naming_the_configuration(scaled_eam, tiny_dataset):

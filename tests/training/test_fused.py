@@ -34,8 +34,8 @@ def test_fused_schedule_lowers_experimental_loss_within_dft_factor_and_resumes(t
 
     original = fused.save_checkpoint
 
-    def save_then_die(path, state, info):
-        original(path, state, info)
+    def save_then_die(path, state, info, key=""):
+        original(path, state, info, key)
         if info["epoch"] == 1:
             raise Killed
 

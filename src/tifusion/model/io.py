@@ -68,7 +68,9 @@ def load_model(path):
         if key.startswith(_PARAM_PREFIX):
             module, name = key[len(_PARAM_PREFIX):].split(_SEPARATOR)
             params.setdefault(module, {})[name] = jax.numpy.asarray(value)
-    expected = jax.eval_shape(potential.init, jax.random.PRNGKey(0))
+    # shapes of freshly initialised parameters (init is a top-level jit with its own compiler options,
+    # so it is called, not traced under eval_shape)
+    expected = potential.init(jax.random.PRNGKey(0))
     for module, values in expected.items():
         for name, spec in values.items():
             key = f"{_PARAM_PREFIX}{module}{_SEPARATOR}{name}"

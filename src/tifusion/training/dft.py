@@ -235,7 +235,8 @@ def _mae(x):
     return float(np.mean(np.abs(x)))
 
 
-def train_dft(potential, params, dataset, settings, seed, checkpoint_path, history_path=None, on_epoch_end=None):
+def train_dft(potential, params, dataset, settings, seed, checkpoint_path, history_path=None, on_epoch_end=None,
+              run_key=""):
     """Pre-training loop: returns (best_params, info). Resumes from ``checkpoint_path`` if present.
 
     After every epoch: validation metrics, a log line with ETA, a checkpoint (params, optimizer
@@ -247,7 +248,7 @@ def train_dft(potential, params, dataset, settings, seed, checkpoint_path, histo
     state = {"params": params, "opt_state": trainer.init(params), "best_params": params}
     info = {"epoch": 0, "best_val_loss": None, "best_epoch": None, "history": []}
     state = canonical(state)
-    restored = load_checkpoint(checkpoint_path, state)
+    restored = load_checkpoint(checkpoint_path, state, run_key)
     if restored is not None:
         state, info = restored
         log.info("resuming from %s after epoch %d", checkpoint_path, info["epoch"])
@@ -267,7 +268,7 @@ def train_dft(potential, params, dataset, settings, seed, checkpoint_path, histo
             info["best_val_loss"], info["best_epoch"] = val["loss"], epoch + 1
         info["epoch"] = epoch + 1
         info["history"].append(row)
-        save_checkpoint(checkpoint_path, state, info)
+        save_checkpoint(checkpoint_path, state, info, run_key)
         if history_path is not None:
             write_history(history_path, info["history"])
         eta = np.mean([r["seconds"] for r in info["history"][-5:]]) * (epochs - info["epoch"])
@@ -315,7 +316,12 @@ def run_pretraining(dataset_path, model_hparams, settings, seed, model_path, his
     params = potential.init(jax.random.PRNGKey(seed))
     log.info("DimeNet++ with %d parameters; %d training configurations",
              sum(np.size(x) for x in jax.tree_util.tree_leaves(params)), int(np.sum(np.asarray(dataset.split) == 0)))
-    best, info = train_dft(potential, params, dataset, settings, seed, checkpoint_path, history_path)
+    from tifusion.io import load_npz_metadata
+    from tifusion.training.checkpoint import fingerprint
+
+    run_key = fingerprint(model_hparams, settings, seed, load_npz_metadata(dataset_path))
+    best, info = train_dft(potential, params, dataset, settings, seed, checkpoint_path, history_path,
+                           run_key=run_key)
     record = provenance(config_record, seed, best_epoch=info["best_epoch"], best_val_loss=info["best_val_loss"],
                         selection="lowest DFT validation loss over all epochs")
     save_model(model_path, model_hparams, best, record)

@@ -43,7 +43,7 @@ def _dft_metric(metrics, name):
 
 
 def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings, seed, checkpoint_path,
-                   history_path=None):
+                   history_path=None, run_key=""):
     """Run a model's schedule; returns (selected params, final params, info). Resumes from the checkpoint."""
     schedule = list(entry["schedule"])
     epochs = int(entry["epochs"])
@@ -58,7 +58,7 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
     info = {"epoch": 0, "history": [], "initial_dft_validation": initial, "dft_validation": initial,
             "selection": {**selection, "epoch": None, "exp_loss": None, "dft_metric_value": None}}
     state = canonical(state)
-    restored = load_checkpoint(checkpoint_path, state)
+    restored = load_checkpoint(checkpoint_path, state, run_key)
     if restored is not None:
         state, info = restored
         log.info("resuming from %s after epoch %d", checkpoint_path, info["epoch"])
@@ -100,7 +100,7 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
         state["params"] = params
         info.update(epoch=epoch + 1, dft_validation=validation)
         info["history"].append(row)
-        save_checkpoint(checkpoint_path, state, info)
+        save_checkpoint(checkpoint_path, state, info, run_key)
         if history_path is not None:
             write_history(history_path, info["history"])
         eta = np.mean([r["seconds"] for r in info["history"][-3:]]) * (epochs - info["epoch"])
@@ -125,8 +125,13 @@ def run_training(model_name, entry, init_model_path, dataset_path, exp_settings,
     potential, params, hparams, init_meta = load_model(init_model_path)
     exp_settings = merged(exp_settings, entry.get("exp_trainer"))
     dft_settings = entry.get("dft_trainer") or dft_settings
+    from tifusion.io import load_npz_metadata
+    from tifusion.training.checkpoint import fingerprint
+
+    run_key = fingerprint(entry, exp_settings, dft_settings, seed, load_npz_metadata(dataset_path),
+                          load_npz_metadata(init_model_path))
     selected, final, info = train_schedule(potential, params, load_dataset(dataset_path), entry, exp_settings,
-                                           dft_settings, seed, checkpoint_path, history_path)
+                                           dft_settings, seed, checkpoint_path, history_path, run_key)
     record = provenance(config_record, seed, model=model_name, initial_model=str(init_model_path),
                         selection=info["selection"], selection_rule=SELECTION_RULE)
     save_model(model_path, hparams, selected, record)
