@@ -8,7 +8,7 @@ import pytest
 from tifusion.data.experiment import load_hcp_experiment
 from tifusion.io import save_npz
 from tifusion.plotting import figures
-from tifusion.units import ANGSTROM, GPA, M2_PER_S
+from tifusion.units import GPA, M2_PER_S
 
 MODELS = {"dft_pretrained": {"label": "DFT pre-trained", "color": "tab:red"},
           "dft_exp_fused": {"label": "DFT & EXP fused", "color": "tab:blue"}}

@@ -21,13 +21,13 @@ import numpy as np
 
 from tifusion.data.experiment import experimental_cell
 from tifusion.graph import image_range
-from tifusion.md.state import default_capacity_for, init_state, kinetic_temperature, max_neighbor_count
+from tifusion.md.state import default_capacity_for, kinetic_temperature, max_neighbor_count
 from tifusion.observables.elasticity import (born_terms_batch, cubic_constants, hexagonal_constants, pressure,
                                              stress_fluctuation, voigt_moduli, voigt_moduli_of_tensor)
 from tifusion.observables.statistics import block_average, block_estimate
-from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, mean_box, npt_settings,
-                                            nvt_settings, restart_in_box, run_property, run_stages, segment_steps,
-                                            stack_results, stage_steps, state_key)
+from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, mean_box,
+                                            npt_settings, nvt_settings, restart_in_box, run_property, run_stages,
+                                            segment_steps, stack_results, stage_steps, state_key)
 from tifusion.structures import bcc_cubic
 from tifusion.units import kT
 
@@ -59,10 +59,13 @@ def born_terms_of_frames(potential, params, positions, box, capacity=None, batch
         capacity = default_capacity_for(count)
 
 
-def stress_fluctuation_frames(potential, params, box, batch_size=8):
-    """``Stage.keep`` of a production run: Born terms, pressure and kinetic temperature per frame."""
+def stress_fluctuation_frames(potential, params, box, capacity=None, batch_size=8):
+    """``Stage.keep`` of a production run: Born terms, pressure and kinetic temperature per frame.
+
+    ``capacity``: initial neighbour slots of the per-frame graphs (e.g. the MD run's).
+    """
     volume = abs(float(np.linalg.det(np.asarray(box))))
-    capacity = [None]  # carried between segments: one compiled shape
+    capacity = [capacity]  # carried between segments: one compiled shape
 
     def keep(frames):
         sigma, born, capacity[0] = born_terms_of_frames(potential, params, frames.positions, box, capacity[0],
@@ -113,6 +116,7 @@ def nvt_elastic(potential, params, state, temperature_K, protocol, readout, chec
 
     ``protocol``: dt_ps, equilibration_ps, production_ps, frame_interval_ps, thermostat,
     friction_per_ps, nose_hoover_tau_ps, skin_nm, n_blocks, checkpoint_ps (see config/README.md).
+    Returns (estimates, final MD state).
     """
     box = np.asarray(state.box)
     n_production, interval = frame_steps(protocol, "production_ps")
@@ -120,23 +124,27 @@ def nvt_elastic(potential, params, state, temperature_K, protocol, readout, chec
     stages = [
         Stage("nvt_equilibration", "nvt", stage_steps(protocol, "equilibration_ps", interval), interval, md),
         Stage("nvt_production", "nvt", n_production, interval, md,
-              stress_fluctuation_frames(potential, params, box)),
+              stress_fluctuation_frames(potential, params, box, int(state.capacity))),
     ]
-    _, kept = run_stages(potential, params, state, stages, checkpoint, segment_steps(protocol), label)
+    state, kept = run_stages(potential, params, state, stages, checkpoint, segment_steps(protocol), label)
     volume = abs(float(np.linalg.det(box)))
     result = fluctuation_estimates(kept["nvt_production"], volume, temperature_K, state.positions.shape[0], readout,
                                    protocol["n_blocks"])
     result["volume"] = volume
-    return result
+    return result, state
 
 
 def _checkpoint(checkpoint_dir, name, digest):
     return Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir) / name, digest)
 
 
-def hcp_elastic_at(potential, params, positions, box, temperature_K, protocol, key, checkpoint=None, label=""):
-    """hcp elastic constants, moduli and pressure at one temperature in a fixed box (c axis along z)."""
-    state = init_state(key, positions, box, kT(temperature_K), potential, params)
+def hcp_elastic_at(potential, params, positions, box, temperature_K, protocol, key, checkpoint=None, label="",
+                   capacity=0):
+    """hcp elastic constants, moduli and pressure at one temperature in a fixed box (c axis along z).
+
+    Returns (estimates, final MD state); ``capacity``: at least this many neighbour slots.
+    """
+    state = initial_state(key, positions, box, temperature_K, potential, params, capacity)
     return nvt_elastic(potential, params, state, temperature_K, protocol, hexagonal_readout, checkpoint, label)
 
 
@@ -146,16 +154,18 @@ def hcp_elastic(potential, params, protocol, seed, checkpoint_dir=None):
     Each temperature runs in the experimental 5x5x3 box of that temperature (a row of the
     experimental table). Arrays have a leading temperature axis; ``temperature_K`` holds the targets.
     """
-    results = []
+    results, capacity = [], 0
     for i, temperature in enumerate(protocol["temperatures_K"]):
         positions, box = experimental_cell(temperature)
         digest = fingerprint(potential, params, protocol=protocol, seed=seed, temperature=temperature)
         label = f"hcp elastic {temperature:g} K"
-        results.append(hcp_elastic_at(potential, params, positions, box, temperature, protocol,
-                                      state_key(seed, "hcp_elastic", i),
-                                      _checkpoint(checkpoint_dir, f"T{temperature:g}K", digest), label))
+        result, state = hcp_elastic_at(potential, params, positions, box, temperature, protocol,
+                                       state_key(seed, "hcp_elastic", i),
+                                       _checkpoint(checkpoint_dir, f"T{temperature:g}K", digest), label, capacity)
+        results.append(result)
+        capacity = int(state.capacity)
         log.info("%s: C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f kJ/mol/nm^3, P %.1f kJ/mol/nm^3", label,
-                 *(float(results[-1][name]) for name in HCP_CONSTANTS), float(results[-1]["pressure"]))
+                 *(float(result[name]) for name in HCP_CONSTANTS), float(result["pressure"]))
     return {"temperature_K": np.asarray(protocol["temperatures_K"], dtype=float), **stack_results(results)}
 
 
@@ -171,8 +181,7 @@ def bcc_elastic(potential, params, protocol, seed, checkpoint_dir=None):
     positions, box = bcc_cubic(protocol["a_nm"], repeat)
     _, interval = frame_steps(protocol, "production_ps")
     digest = fingerprint(potential, params, protocol=protocol, seed=seed)
-    key = state_key(seed, "bcc_elastic")
-    state = init_state(key, positions, box, kT(temperature), potential, params)
+    state = initial_state(state_key(seed, "bcc_elastic"), positions, box, temperature, potential, params)
     npt = Stage("npt", "npt", stage_steps(protocol, "npt_ps", interval), interval, npt_settings(protocol, temperature),
                 lambda frames: {"box": frames.box})
     state, kept = run_stages(potential, params, state, [npt], _checkpoint(checkpoint_dir, "npt", digest),
@@ -182,8 +191,8 @@ def bcc_elastic(potential, params, protocol, seed, checkpoint_dir=None):
     second_half = boxes[len(boxes) - max(1, len(boxes) // 2):]
     cell_edge = np.cbrt(np.abs(np.linalg.det(second_half))) / np.cbrt(np.prod(repeat))
     state = restart_in_box(state_key(seed, "bcc_elastic", 1), state, nvt_box, temperature, potential, params)
-    result = nvt_elastic(potential, params, state, temperature, protocol, cubic_readout,
-                         _checkpoint(checkpoint_dir, "nvt", digest), f"bcc {temperature:g} K")
+    result, _ = nvt_elastic(potential, params, state, temperature, protocol, cubic_readout,
+                            _checkpoint(checkpoint_dir, "nvt", digest), f"bcc {temperature:g} K")
     result["a"], result["a_err"] = block_average(cell_edge, min(protocol["n_blocks"], len(cell_edge)))
     result["temperature_K"] = temperature
     log.info("bcc %g K: a %.4f nm, C11 %.1f C12 %.1f C44 %.1f kJ/mol/nm^3", temperature, float(result["a"]),

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from tifusion.data.experiment import EXPERIMENTAL_REPEAT, experimental_cell
-from tifusion.md.state import init_state
 from tifusion.observables.elasticity import pressure
 from tifusion.observables.statistics import block_average
-from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, npt_settings, run_property,
-                                            run_stages, segment_steps, stack_results, stage_steps, state_key)
-from tifusion.units import GPA, kT
+from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, npt_settings,
+                                            run_property, run_stages, segment_steps, stack_results, stage_steps,
+                                            state_key)
+from tifusion.units import GPA
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,19 @@ def npt_cell_frames(frames):
 
 
 def npt_lattice(potential, params, positions, box, temperature_K, pressure_GPa, protocol, key, checkpoint=None,
-                label="", repeat=EXPERIMENTAL_REPEAT):
+                label="", repeat=EXPERIMENTAL_REPEAT, capacity=0):
     """a, c, c/a, volume per atom and pressure (means and ``_err``) of one NPT state point, and the series.
 
     ``protocol``: dt_ps, equilibration_ps, production_ps, frame_interval_ps, coupling, barostat,
-    friction_per_ps, skin_nm, n_blocks, checkpoint_ps.
+    friction_per_ps, skin_nm, n_blocks, checkpoint_ps. Returns (results, final MD state);
+    ``capacity``: at least this many neighbour slots.
     """
     n_production, interval = frame_steps(protocol, "production_ps")
     md = npt_settings(protocol, temperature_K, pressure_GPa)
     stages = [Stage("npt_equilibration", "npt", stage_steps(protocol, "equilibration_ps", interval), interval, md),
               Stage("npt_production", "npt", n_production, interval, md, npt_cell_frames)]
-    state = init_state(key, positions, box, kT(temperature_K), potential, params)
-    _, kept = run_stages(potential, params, state, stages, checkpoint, segment_steps(protocol), label)
+    state = initial_state(key, positions, box, temperature_K, potential, params, capacity)
+    state, kept = run_stages(potential, params, state, stages, checkpoint, segment_steps(protocol), label)
     kept = kept["npt_production"]
     a, c = hcp_lattice_constants(kept["box"], repeat)
     series = {"a": a, "c": c, "c_over_a": c / a,
@@ -59,19 +60,22 @@ def npt_lattice(potential, params, positions, box, temperature_K, pressure_GPa, 
     result["a_series"], result["c_series"] = a, c
     log.info("%s: a %.5f +- %.5f nm, c %.5f +- %.5f nm, c/a %.4f, P %.1f kJ/mol/nm^3", label, result["a"],
              result["a_err"], result["c"], result["c_err"], result["c_over_a"], result["pressure"])
-    return result
+    return result, state
 
 
 def _state_points(potential, params, protocol, seed, checkpoint_dir, points, prop):
     """NPT lattice at (temperature, pressure, initial-cell temperature) points; stacked arrays."""
-    results = []
+    results, capacity = [], 0
     for i, (temperature, pressure_GPa, cell_temperature) in enumerate(points):
         positions, box = experimental_cell(cell_temperature)
         name = f"T{temperature:g}K_P{pressure_GPa:g}GPa"
         digest = fingerprint(potential, params, protocol=protocol, seed=seed, point=name)
         checkpoint = Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir) / name, digest)
-        results.append(npt_lattice(potential, params, positions, box, temperature, pressure_GPa, protocol,
-                                   state_key(seed, prop, i), checkpoint, f"{prop} {temperature:g} K {pressure_GPa:g} GPa"))
+        result, state = npt_lattice(potential, params, positions, box, temperature, pressure_GPa, protocol,
+                                    state_key(seed, prop, i), checkpoint, f"{prop} {temperature:g} K {pressure_GPa:g} GPa",
+                                    capacity=capacity)
+        results.append(result)
+        capacity = int(state.capacity)
     stacked = stack_results(results)
     _, interval = frame_steps(protocol, "production_ps")
     stacked["time_ps"] = protocol["dt_ps"] * interval * np.arange(1, stacked["a_series"].shape[1] + 1)

@@ -22,15 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tifusion.md.state import init_state, load_state, save_state
+from tifusion.md.state import load_state, save_state
 from tifusion.observables.dynamics import green_kubo_diffusion
 from tifusion.observables.structure import angular_distribution, radial_distribution
 from tifusion.properties.simulation import (Checkpoint, Stage, clear_checkpoints, fingerprint, frame_steps,
-                                            load_potential, mean_box, npt_settings, nvt_settings, restart_in_box,
-                                            run_property, run_stages, segment_steps, stack_results, stage_steps,
-                                            state_key)
+                                            initial_state, load_potential, mean_box, npt_settings, nvt_settings,
+                                            restart_in_box, run_property, run_stages, segment_steps, stack_results,
+                                            stage_steps, state_key)
 from tifusion.structures import bcc_cubic, fcc_cubic, hcp_supercell
-from tifusion.units import MASS_TI, kT
+from tifusion.units import KB, MASS_TI
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def melt(potential, params, protocol, seed, checkpoint_dir=None):
     _, interval = frame_steps(protocol, "production_ps")
     stage = Stage("melt", "npt", stage_steps(protocol, "melt_ps", interval), interval,
                   npt_settings(protocol, temperature))
-    state = init_state(state_key(seed, "liquid_melt"), positions, box, kT(temperature), potential, params)
+    state = initial_state(state_key(seed, "liquid_melt"), positions, box, temperature, potential, params)
     digest = fingerprint(potential, params, protocol=protocol, seed=seed)
     state, _ = run_stages(potential, params, state, [stage], _checkpoint(checkpoint_dir, "melt", digest),
                           segment_steps(protocol), f"melt {temperature:g} K")
@@ -96,7 +96,7 @@ def liquid_structure(potential, params, protocol, seed, checkpoint_dir=None, *, 
     rdf = radial_distribution(frames["positions"], box, protocol["rdf"]["r_max_nm"], protocol["rdf"]["n_bins"])
     adf = angular_distribution(frames["positions"], box, protocol["adf"]["r_max_nm"], protocol["adf"]["n_bins"])
     n_atoms = frames["positions"].shape[1]
-    measured = frames["kinetic_trace"] / (3 * n_atoms * kT(1.0))
+    measured = frames["kinetic_trace"] / (3 * n_atoms * KB)
     log.info("%s: density %.2f atoms/nm^3, first g(r) peak %.3f nm, kinetic T %.0f K", label, rdf.density,
              rdf.r[np.argmax(rdf.g)], measured.mean())
     return {"temperature_K": temperature, "r": rdf.r, "g": rdf.g, "r_edges": rdf.edges, "density": rdf.density,

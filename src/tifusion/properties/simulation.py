@@ -29,7 +29,7 @@ import numpy as np
 from tifusion.io import load_npz_metadata, save_npz
 from tifusion.md.npt import run_npt
 from tifusion.md.nvt import run_nvt
-from tifusion.md.state import init_state, load_state, save_state
+from tifusion.md.state import default_capacity, init_state, load_state, save_state
 from tifusion.units import GPA, kT
 
 log = logging.getLogger(__name__)
@@ -217,6 +217,16 @@ def mean_box(boxes, fraction=0.5):
     return boxes[len(boxes) - max(1, int(round(fraction * len(boxes)))):].mean(axis=0)
 
 
+def initial_state(key, positions, box, temperature_K, potential, params, capacity=0):
+    """:func:`tifusion.md.state.init_state` at ``temperature_K`` with at least ``capacity`` neighbour slots.
+
+    State points of one property pass on the capacity their runs grew to, so that later ones
+    start with it (a capacity grown during a run recompiles the MD chunk).
+    """
+    capacity = max(int(capacity), default_capacity(positions, box, potential.cutoff))
+    return init_state(key, positions, box, kT(temperature_K), potential, params, capacity=capacity)
+
+
 def restart_in_box(key, state, box, temperature_K, potential, params):
     """A fresh state (new Maxwell-Boltzmann momenta) with ``state``'s atoms affinely moved into ``box``.
 
@@ -225,8 +235,7 @@ def restart_in_box(key, state, box, temperature_K, potential, params):
     """
     deformation = np.asarray(box) @ np.linalg.inv(np.asarray(state.box))
     positions = np.asarray(state.positions) @ deformation.T
-    return init_state(key, positions, np.asarray(box), kT(temperature_K), potential, params,
-                      capacity=int(state.capacity))
+    return initial_state(key, positions, np.asarray(box), temperature_K, potential, params, int(state.capacity))
 
 
 def compute_and_write(compute, potential, params, protocol, output_path, seed, checkpoint_dir=None, **record):
