@@ -29,7 +29,7 @@ from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, fram
                                             npt_settings, nvt_settings, restart_in_box, run_property, run_stages,
                                             segment_steps, stack_results, stage_steps, state_key)
 from tifusion.structures import bcc_cubic
-from tifusion.units import kT
+from tifusion.units import GPA, kT
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,8 @@ def hcp_elastic(potential, params, protocol, seed, checkpoint_dir=None):
                                        _checkpoint(checkpoint_dir, f"T{temperature:g}K", digest), label, capacity)
         results.append(result)
         capacity = int(state.capacity)
-        log.info("%s: C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f kJ/mol/nm^3, P %.1f kJ/mol/nm^3", label,
-                 *(float(result[name]) for name in HCP_CONSTANTS), float(result["pressure"]))
+        log.info("%s: C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f GPa, P %.2f GPa", label,
+                 *(float(result[name]) / GPA for name in HCP_CONSTANTS), float(result["pressure"]) / GPA)
     return {"temperature_K": np.asarray(protocol["temperatures_K"], dtype=float), **stack_results(results)}
 
 
@@ -195,8 +195,8 @@ def bcc_elastic(potential, params, protocol, seed, checkpoint_dir=None):
                             _checkpoint(checkpoint_dir, "nvt", digest), f"bcc {temperature:g} K")
     result["a"], result["a_err"] = block_average(cell_edge, min(protocol["n_blocks"], len(cell_edge)))
     result["temperature_K"] = temperature
-    log.info("bcc %g K: a %.4f nm, C11 %.1f C12 %.1f C44 %.1f kJ/mol/nm^3", temperature, float(result["a"]),
-             *(float(result[name]) for name in CUBIC_CONSTANTS))
+    log.info("bcc %g K: a %.4f nm, C11 %.1f C12 %.1f C44 %.1f GPa, P %.2f GPa", temperature, float(result["a"]),
+             *(float(result[name]) / GPA for name in CUBIC_CONSTANTS), float(result["pressure"]) / GPA)
     return result
 
 

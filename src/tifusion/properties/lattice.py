@@ -58,8 +58,8 @@ def npt_lattice(potential, params, positions, box, temperature_K, pressure_GPa, 
     for name, values in series.items():
         result[name], result[f"{name}_err"] = block_average(values, protocol["n_blocks"])
     result["a_series"], result["c_series"] = a, c
-    log.info("%s: a %.5f +- %.5f nm, c %.5f +- %.5f nm, c/a %.4f, P %.1f kJ/mol/nm^3", label, result["a"],
-             result["a_err"], result["c"], result["c_err"], result["c_over_a"], result["pressure"])
+    log.info("%s: a %.5f +- %.5f nm, c %.5f +- %.5f nm, c/a %.4f, P %.2f GPa", label, result["a"],
+             result["a_err"], result["c"], result["c_err"], result["c_over_a"], result["pressure"] / GPA)
     return result, state
 
 
