@@ -217,8 +217,3 @@ def load_state(path):
             raise ValueError(f"{path}: MD state file lacks fields {missing}")
         return MDState(**{name: jnp.asarray(data[name]) for name in MDState._fields})
 
-
-def state_summary(state):
-    """Plain-Python numbers describing a state (for logs and provenance records)."""
-    return {"step": int(state.step), "capacity": int(state.capacity), "n_atoms": int(state.positions.shape[0]),
-            "volume_nm3": float(abs(np.linalg.det(np.asarray(state.box))))}
