@@ -60,17 +60,27 @@ THERMAL_RMS = 0.008  # nm, rms thermal displacement per component of Ti near 323
 
 
 def timed_rate(fn, min_seconds, min_calls=3):
-    """Calls per second of fn() (blocking), repeated for at least min_seconds; best of two passes."""
+    """(calls per wall second, calls per CPU second of this process) of fn() (blocking).
+
+    Best of two passes of at least min_seconds / 2 each. On a shared machine the CPU rate
+    is the steadier measure of the work per call (it is lower than the wall rate only
+    when XLA runs threads in parallel).
+    """
     import jax
 
-    rates = []
+    best = (0.0, 0.0)
     for _ in range(2):
-        calls, start = 0, time.perf_counter()
-        while calls < min_calls or time.perf_counter() - start < min_seconds / 2:
+        calls, wall, cpu = 0, time.perf_counter(), time.process_time()
+        while calls < min_calls or time.perf_counter() - wall < min_seconds / 2:
             jax.block_until_ready(fn())
             calls += 1
-        rates.append(calls / (time.perf_counter() - start))
-    return max(rates)
+        rates = (calls / (time.perf_counter() - wall), calls / (time.process_time() - cpu))
+        best = max(best, rates)
+    return best
+
+
+def peak_rss_gb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
 
 
 def run_model(name, quick, capacity_margin):
@@ -92,7 +102,7 @@ def run_model(name, quick, capacity_margin):
         print(f"[{name}] {message}", file=sys.stderr, flush=True)
 
     min_seconds = 2.0 if quick else 6.0
-    md_chunks = 2 if quick else 5
+    md_chunks = 4 if quick else 10
     train_batch = 2 if quick else 4
     potential = make_dimenet(MODELS[name])
     params = potential.init(jax.random.PRNGKey(0))
@@ -110,8 +120,8 @@ def run_model(name, quick, capacity_margin):
     start = time.perf_counter()
     jax.block_until_ready(ef(params, positions, graph))
     compile_seconds = time.perf_counter() - start
-    ef_rate = timed_rate(lambda: ef(params, positions, graph), min_seconds)
-    log(f"capacity {capacity}: compile {compile_seconds:.1f} s, {ef_rate:.1f} E+F/s")
+    ef_rate, ef_cpu_rate = timed_rate(lambda: ef(params, positions, graph), min_seconds)
+    log(f"capacity {capacity}: compile {compile_seconds:.1f} s, {ef_rate:.1f} E+F/s ({ef_cpu_rate:.1f} per CPU s)")
 
     # Randomly initialised parameters do not hold the crystal together (it would disorder and
     # need ever more neighbour slots); a harmonic tether to the lattice sites with the 323 K
@@ -132,16 +142,22 @@ def run_model(name, quick, capacity_margin):
     start = time.perf_counter()
     state = jax.block_until_ready(run_chunk(state))
     md_compile_seconds = time.perf_counter() - start
-    start = time.perf_counter()
     max_neighbors = 0
-    for _ in range(md_chunks):
-        state = jax.block_until_ready(run_chunk(state))
+
+    def md_chunk():
+        nonlocal state, max_neighbors
+        state = run_chunk(state)
         end_graph = build(state.position)
         max_neighbors = max(max_neighbors, int(end_graph.max_neighbors))
         if bool(overflowed(end_graph)) or not bool(jnp.all(jnp.isfinite(state.position))):
             raise RuntimeError(f"{name}: MD graph overflow (capacity {capacity}); raise --capacity-margin")
-    md_rate = md_chunks * CHUNK / (time.perf_counter() - start)
-    log(f"MD: compile {md_compile_seconds:.1f} s, {md_rate:.1f} steps/s, max neighbours {max_neighbors}")
+        return state.position
+
+    md_rate, md_cpu_rate = (CHUNK * rate for rate in timed_rate(md_chunk, min_seconds, min_calls=md_chunks // 2))
+    md_peak_rss = peak_rss_gb()
+    log(f"MD: compile {md_compile_seconds:.1f} s, {md_rate:.1f} steps/s ({md_cpu_rate:.1f} per CPU s), "
+        f"max neighbours {max_neighbors}, "
+        f"peak RSS {md_peak_rss:.2f} GB")
 
     # Training: 256-atom configurations, energy + force MSE, gradient accumulated over a batch.
     train_positions, train_box = hcp_supercell(HCP_A, HCP_C, (4, 4, 8))
@@ -169,7 +185,8 @@ def run_model(name, quick, capacity_margin):
     start = time.perf_counter()
     jax.block_until_ready(train_step(params))
     train_compile_seconds = time.perf_counter() - start
-    train_rate = train_batch * timed_rate(lambda: train_step(params), min_seconds, min_calls=2)
+    train_rate, train_cpu_rate = (train_batch * rate for rate in timed_rate(lambda: train_step(params), min_seconds,
+                                                                              min_calls=1))
 
     return {
         "model": name,
@@ -181,9 +198,13 @@ def run_model(name, quick, capacity_margin):
         "md_compile_s": md_compile_seconds,
         "train_compile_s": train_compile_seconds,
         "ef_per_s": ef_rate,
+        "ef_per_cpu_s": ef_cpu_rate,
         "md_steps_per_s": md_rate,
+        "md_steps_per_cpu_s": md_cpu_rate,
         "train_samples_per_s": train_rate,
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "train_samples_per_cpu_s": train_cpu_rate,
+        "md_peak_rss_gb": md_peak_rss,
+        "peak_rss_gb": peak_rss_gb(),
     }
 
 
@@ -214,13 +235,16 @@ def main():
 
     print(f"CPU: {os.cpu_count()} cores; malloc tuning: {not args.no_malloc_tuning}; "
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; load average before: {os.getloadavg()[0]:.1f}")
+    print("Rates: per wall second (per CPU second of the process).")
     print("| model | params | capacity (MD max) | compile E+F s | E+F /s (150 at.) | MD compile s | MD steps/s "
-          "| train compile s | train samples/s (256 at.) | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| peak RSS after MD GB | train compile s | train samples/s (256 at.) | peak RSS GB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['parameters']} | {r['capacity']} ({r['md_max_neighbors']}) | {r['compile_s']:.1f} "
-              f"| {r['ef_per_s']:.1f} | {r['md_compile_s']:.1f} | {r['md_steps_per_s']:.1f} "
-              f"| {r['train_compile_s']:.1f} | {r['train_samples_per_s']:.2f} | {r['peak_rss_gb']:.2f} |")
+              f"| {r['ef_per_s']:.1f} ({r['ef_per_cpu_s']:.1f}) | {r['md_compile_s']:.1f} "
+              f"| {r['md_steps_per_s']:.1f} ({r['md_steps_per_cpu_s']:.1f}) | {r['md_peak_rss_gb']:.2f} "
+              f"| {r['train_compile_s']:.1f} | {r['train_samples_per_s']:.2f} ({r['train_samples_per_cpu_s']:.2f}) "
+              f"| {r['peak_rss_gb']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,15 @@ Triplet aggregation (the costly step of DimeNet++) without gathers or scatter-ad
 
 Step 3 needs a symmetric graph (every edge's reverse present), which
 :func:`tifusion.graph.build_graph` guarantees unless it overflowed; an edge without
-reverse makes the energy NaN instead of silently wrong.
+reverse makes the energy and the forces NaN instead of silently wrong.
 
 The model has a single species (Ti): every atom uses row 1 of the 10-row type embedding,
 as in the paper. Per-atom energies are summed over the output blocks, with no scaling or
 shift (the output biases give a learned constant per atom).
 """
+import functools
+import json
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -234,8 +237,9 @@ class DimeNetPP(hk.Module):
                                         hp["num_residual_before_skip"], hp["num_residual_after_skip"])(
                 messages, rbf, sbf_rad, angular, graph.idx, reverse)
             energies = energies + OutputBlock(hp["out_embed_size"], hp["num_dense_output"])(messages, rbf)
-        # An edge without reverse (truncated, asymmetric graph) would be silently wrong.
-        return jnp.where(jnp.any(graph.mask & ~found, axis=1), jnp.nan, energies)
+        # An edge without reverse (truncated, asymmetric graph) would be silently wrong: make
+        # the energy NaN, and by the product rule also its derivatives (forces, virial).
+        return energies * jnp.where(jnp.any(graph.mask & ~found, axis=1), jnp.nan, 1.0)
 
 
 def check_hyperparameters(hyperparameters):
@@ -279,8 +283,16 @@ def make_dimenet(hyperparameters):
     Keys: those of :data:`PAPER_HYPERPARAMETERS`. Computation runs in ``dtype`` whatever the
     dtype of the inputs and parameters (both are cast); per-atom energies come back in the
     wider of ``dtype`` and the input dtype, differentiable with respect to both inputs.
+    Equal hyperparameters give the same Potential object, so jitted functions that take
+    the potential as a static argument compile once per configuration, not once per load.
     """
     hp = check_hyperparameters(hyperparameters)
+    return _make_dimenet(json.dumps(hp, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _make_dimenet(hyperparameters_json):
+    hp = json.loads(hyperparameters_json)
     dtype = jnp.dtype(hp["dtype"])
     sbf_basis = spherical_basis_radial(hp["num_spherical"], hp["num_radial"])
     model = hk.without_apply_rng(hk.transform(lambda d, graph: DimeNetPP(hp, sbf_basis)(d, graph)))

@@ -8,6 +8,7 @@ Format (numpy ``.npz``, written atomically through :func:`tifusion.io.save_npz`)
 - ``metadata``: JSON provenance record (whatever the caller passes, typically
   :func:`tifusion.io.provenance` plus training information).
 """
+import functools
 import json
 import zipfile
 from pathlib import Path
@@ -83,6 +84,11 @@ def load_model(path):
     if extra:
         raise ValueError(f"model file {path} has parameters the model does not use: {extra}")
     return potential, params, hyperparameters, metadata
+
+
+@functools.lru_cache(maxsize=None)
+def _parameter_shapes(potential):
+    return jax.eval_shape(potential.init, jax.random.PRNGKey(0))  # traced, not run
 
 
 def load_calculator(path, capacity=None):
