@@ -201,6 +201,20 @@ def test_extra_capacity_does_not_change_energy_or_forces(small_model, evaluate):
     np.testing.assert_allclose(w1, w2, rtol=1e-10, atol=1e-12)
 
 
+def test_edges_beyond_the_cutoff_contribute_nothing(small_model, evaluate):
+    # A graph built with a skin (larger cutoff, reused over several MD steps) gives the same result.
+    potential, params, _ = small_model
+    positions, box = perturbed_hcp((2, 2, 2))
+    exact = graph_for(positions, box, potential.cutoff, CAPACITY + 9)
+    with_skin = graph_for(positions, box, 0.52, CAPACITY + 9)
+    assert int(with_skin.mask.sum()) > int(exact.mask.sum()) + 100
+    e1, f1, w1 = evaluate(potential, params, positions, box, exact)
+    e2, f2, w2 = evaluate(potential, params, positions, box, with_skin)
+    assert float(e1) == pytest.approx(float(e2), rel=1e-13)
+    np.testing.assert_allclose(f1, f2, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(w1, w2, rtol=1e-10, atol=1e-12)
+
+
 def test_padding_atoms_contribute_nothing(small_model, evaluate):
     potential, params, _ = small_model
     positions, box = perturbed_hcp((2, 2, 2))

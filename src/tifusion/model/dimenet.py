@@ -22,8 +22,12 @@ Step 3 needs a symmetric graph (every edge's reverse present), which
 reverse makes the energy and the forces NaN instead of silently wrong.
 
 The model has a single species (Ti): every atom uses row 1 of the 10-row type embedding,
-as in the paper. Per-atom energies are summed over the output blocks, with no scaling or
-shift (the output biases give a learned constant per atom).
+as in the paper. Per-atom energies are summed over the output blocks, with no scaling; the
+output biases give a learned constant per atom, and the optional hyperparameter
+``atom_energy_offset`` a fixed one (0, i.e. none, in the paper configuration).
+
+Edges farther than the cutoff (a graph built with a larger cutoff, or reused while atoms
+move) contribute exactly zero: every radial basis function vanishes there.
 """
 import functools
 import json
@@ -138,7 +142,8 @@ class InteractionBlock(hk.Module):
         num_spherical, num_radial = sbf_rad.shape[-2:]
         w_init = OrthogonalVarianceScaling()
         # Messages m_kj, gated by the radial basis, projected down: row j, slot b = edge k->j.
-        rbf_gate = _dense(embed_size, "rbf_2", with_bias=False)(_dense(self.basis_embed_size, "rbf_1", with_bias=False)(rbf))
+        rbf_gate = _dense(self.basis_embed_size, "rbf_1", with_bias=False)(rbf)
+        rbf_gate = _dense(embed_size, "rbf_2", with_bias=False)(rbf_gate)
         x = jax.nn.swish(_dense(embed_size, "dense_kj")(messages)) * rbf_gate
         x = jax.nn.swish(_dense(self.triplet_embed_size, "down_projection", with_bias=False)(x))
         w_sbf1 = hk.get_parameter("sbf_1", [num_spherical * num_radial, self.basis_embed_size], x.dtype, init=w_init)
