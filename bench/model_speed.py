@@ -22,8 +22,23 @@ margin (--capacity-margin): dense-graph cost grows with capacity (triplets ~ cap
 MD chunks are checked for overflow (the model returns NaN on an asymmetric, truncated
 graph, and the end-of-chunk neighbour count is compared with the capacity).
 
-Environment (measured effect recorded in the printed notes): glibc malloc settings of
-cpu_measurements.md are applied to the worker processes unless --no-malloc-tuning.
+Environment: the glibc malloc settings of cpu_measurements.md are applied to the worker
+processes unless --no-malloc-tuning. Measured on the 2-core CPU (single-thread CPU time
+per MD step, paper model, capacity 32; machine shared, +-10 %):
+
+- what helped: float32 throughout (a numpy float64 constant had promoted the whole model
+  to float64 under x64), the Chebyshev form of the spherical basis (about half of the
+  call before), the dense-row triplet aggregation with the block-diagonal SBF projection,
+  and sizing the capacity to the data (triplet work grows as capacity^2);
+- no measurable effect (46-50 ms per step either way): malloc settings, XLA_FLAGS
+  --xla_cpu_prefer_vector_width=512, --xla_cpu_use_onednn=true,
+  --xla_cpu_use_xnnpack=false, single- vs multi-threaded Eigen;
+- slower: the addition-theorem variant of the triplet sum (per-atom sums of real
+  spherical harmonics minus the back-edge term): 8.9 ms vs 5.4 ms for the 4 blocks'
+  contractions incl. gradients, K = 32 (more, smaller operations).
+
+On a lightly loaded machine XLA uses both cores (CPU rate < wall rate); under heavy
+load from other jobs the wall rates drop towards the CPU rates or below.
 """
 import argparse
 import json
