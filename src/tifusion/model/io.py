@@ -69,9 +69,7 @@ def load_model(path):
         if key.startswith(_PARAM_PREFIX):
             module, name = key[len(_PARAM_PREFIX):].split(_SEPARATOR)
             params.setdefault(module, {})[name] = jax.numpy.asarray(value)
-    # shapes of freshly initialised parameters (init is a top-level jit with its own compiler options,
-    # so it is called, not traced under eval_shape)
-    expected = potential.init(jax.random.PRNGKey(0))
+    expected = _parameter_shapes(potential)
     for module, values in expected.items():
         for name, spec in values.items():
             key = f"{_PARAM_PREFIX}{module}{_SEPARATOR}{name}"
@@ -88,7 +86,8 @@ def load_model(path):
 
 @functools.lru_cache(maxsize=None)
 def _parameter_shapes(potential):
-    return jax.eval_shape(potential.init, jax.random.PRNGKey(0))  # traced, not run
+    """Shapes of the parameters ``potential.init`` makes: traced, not run (running compiles for 10-20 s)."""
+    return jax.eval_shape(potential.init, jax.random.PRNGKey(0))
 
 
 def load_calculator(path, capacity=None):
