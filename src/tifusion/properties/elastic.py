@@ -41,14 +41,15 @@ MODULI = ("K", "G", "nu")
 def born_terms_of_frames(potential, params, positions, box, capacity=None, batch_size=8):
     """(sigma_B [F, 3, 3], C_B [F, 3, 3, 3, 3], capacity) of frames [F, N, 3] in one fixed ``box``.
 
-    Each frame gets its own graph; ``capacity`` (default: fitted to the first frame) grows
-    until no graph overflows, so truncated graphs are never used.
+    Each frame gets its own graph with at least ``capacity`` slots (and at least what fits the
+    first frame); it grows until no graph overflows, so truncated graphs are never used.
     """
     positions = jnp.asarray(positions)
     box = jnp.asarray(box, dtype=positions.dtype)
     n_images = image_range(np.asarray(box), potential.cutoff)
-    if capacity is None:
-        capacity = default_capacity_for(max_neighbor_count(positions[0], box, potential.cutoff))
+    count = max_neighbor_count(positions[0], box, potential.cutoff)
+    if capacity is None or capacity < count:
+        capacity = default_capacity_for(count)
     while True:
         sigma, born, lost = born_terms_batch(potential, params, positions, box, capacity, n_images, batch_size)
         if not bool(jnp.any(lost)):
