@@ -15,7 +15,9 @@ pair potentials and DimeNet++ do). Each chunk starts from a fresh graph.
 The graph has a static capacity; if any step of a chunk needed more neighbour slots than
 that (or the box shrank below what its periodic-image search covers), the capacity (image
 range) is increased and the whole chunk is recomputed from its start state, so no step
-ever uses a truncated graph.
+ever uses a truncated graph. A neighbour count that grows beyond ``MAX_NEIGHBOR_GROWTH`` times
+the count at the start of the run means atoms are collapsing onto each other (a poorly
+trained potential): the run stops with an error instead of growing the graph without end.
 """
 import logging
 from functools import partial
@@ -31,6 +33,13 @@ from tifusion.md.state import (build_neighbors, choose_images, default_capacity_
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_STEPS = 2000  # steps per jitted call when chunk_frames is not given
+# Melting, thermal expansion and 10 GPa compression change the densest neighbourhood by tens of
+# per cent; twice the starting count only happens when atoms fall onto each other.
+MAX_NEIGHBOR_GROWTH = 2.0
+
+
+class UnstableDynamicsError(RuntimeError):
+    """The trajectory left physical configurations (atoms collapsing): the potential is not usable there."""
 
 
 class Frames(NamedTuple):
@@ -96,10 +105,9 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
     skin = float(skin)
     if skin < 0:
         raise ValueError(f"skin must be >= 0 nm, got {skin}")
-    if skin > 0 and n_frames:
-        count = max_neighbor_count(np.asarray(state.positions), np.asarray(state.box), potential.cutoff + skin)
-        if count > int(state.capacity):  # only when needed, so a continued run keeps the capacity
-            state = state._replace(capacity=jnp.asarray(default_capacity_for(count), state.capacity.dtype))
+    start_count = max_neighbor_count(np.asarray(state.positions), np.asarray(state.box), potential.cutoff + skin)
+    if skin > 0 and n_frames and start_count > int(state.capacity):  # so a continued run keeps its capacity
+        state = state._replace(capacity=jnp.asarray(default_capacity_for(start_count), state.capacity.dtype))
     chunks, done, images, margin = [], 0, None, 0.05
     while done < n_frames:
         n = min(int(chunk_frames), n_frames - done)
@@ -109,6 +117,11 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
             step_fn, potential, params, settings, state, n, frame_interval, capacity, images[0], skin)
         first, last = int(state.step) + 1, int(state.step) + n * frame_interval
         if int(max_neighbors) > capacity:
+            if int(max_neighbors) > MAX_NEIGHBOR_GROWTH * start_count:
+                raise UnstableDynamicsError(
+                    f"{potential.name}: the neighbour count within {potential.cutoff + skin:g} nm grew from "
+                    f"{start_count} to {int(max_neighbors)} in steps {first}-{last}: atoms are collapsing onto "
+                    f"each other; the potential is not usable at this state point (train it better)")
             new_capacity = grown_capacity(capacity, int(max_neighbors))
             logger.warning("neighbour graph overflowed in steps %d-%d (%d neighbours > capacity %d): "
                            "recomputing the chunk with capacity %d", first, last, int(max_neighbors), capacity,
