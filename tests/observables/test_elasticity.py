@@ -10,9 +10,10 @@ from tifusion.graph import build_graph, image_range
 from tifusion.md.state import default_capacity
 from tifusion.md.pair import lennard_jones
 from tifusion.potential import energy
-from tifusion.observables.elasticity import (born_terms, born_terms_batch, cubic_constants, hexagonal_constants,
-                                             pressure, pressure_tensor, stress_fluctuation, voigt_moduli,
-                                             voigt_moduli_of_tensor)
+from tifusion.observables.elasticity import (HEXAGONAL_VOIGT, VOIGT_PAIRS, born_terms, born_terms_batch,
+                                             cubic_constants, elastic_tensor_from_averages, hexagonal_born_terms,
+                                             hexagonal_constants, pressure, pressure_tensor, stress_fluctuation,
+                                             voigt_moduli, voigt_moduli_of_tensor)
 from tifusion.reference.eam import zhou2004_ti
 from tifusion.structures import fcc_cubic, hcp_supercell
 from tifusion.units import GPA, KB
@@ -82,6 +83,39 @@ def test_symmetric_strain_hessian_plus_stress_terms_equals_full_nested_autodiff(
                                atol=1e-12 * float(jnp.abs(full).max() / volume))
     # The stress terms matter here: the general-gradient Hessian lacks minor symmetry.
     assert float(jnp.abs(full - full.transpose(0, 1, 3, 2)).max()) > 1e-3 * float(jnp.abs(full).max())
+
+
+@pytest.mark.parametrize("name", CONFIGURATIONS)
+def test_subset_of_strain_directions_gives_the_full_tensor_entries_it_determines(name):
+    """5 directions (no xy): every hexagonal entry equals the full tensor's, stress terms included."""
+    potential, positions, box = CONFIGURATIONS[name]
+    graph = _graph(potential, positions, box)
+    sigma, full = (np.asarray(x) for x in born_terms(potential, None, positions, box, graph))
+    scale = np.abs(full).max()
+    for voigt in (HEXAGONAL_VOIGT, (2,), (5, 0)):
+        sigma_v, part = (np.asarray(x) for x in born_terms(potential, None, positions, box, graph, voigt=voigt))
+        np.testing.assert_allclose(sigma_v, sigma, rtol=1e-13, atol=1e-13 * np.abs(sigma).max())
+        pairs = {VOIGT_PAIRS[v] for v in voigt} | {VOIGT_PAIRS[v][::-1] for v in voigt}
+        determined = np.zeros((3, 3, 3, 3), dtype=bool)
+        for i, j, k, l in itertools.product(range(3), repeat=4):
+            determined[i, j, k, l] = (i, j) in pairs or (k, l) in pairs
+        assert np.isnan(part[~determined]).all()
+        np.testing.assert_allclose(part[determined], full[determined], rtol=1e-12, atol=1e-13 * scale)
+    # The hexagonal readout needs only the 5 directions; the Born parts equal those of the full tensor.
+    sigma_h, constants = hexagonal_born_terms(potential, None, positions, box, graph)
+    expected = np.array(hexagonal_constants(jnp.asarray(full)))
+    np.testing.assert_allclose(np.asarray(constants), expected, rtol=1e-12, atol=1e-13 * scale)
+    np.testing.assert_allclose(np.asarray(sigma_h), sigma, rtol=1e-13, atol=1e-13 * np.abs(sigma).max())
+    # ... and, the readout being linear, the stress-fluctuation constants too.
+    volume, kT, n_atoms = abs(float(jnp.linalg.det(box))), 2.5, len(positions)
+    s = jnp.asarray(sigma)
+    c_full = elastic_tensor_from_averages(jnp.asarray(full), jnp.einsum("ij,kl->ijkl", s, s), s, volume, kT, n_atoms)
+    rest = elastic_tensor_from_averages(jnp.zeros((3, 3, 3, 3)), jnp.einsum("ij,kl->ijkl", s, s), s, volume, kT,
+                                        n_atoms)
+    np.testing.assert_allclose(np.asarray(constants) + np.array(hexagonal_constants(rest)),
+                               np.array(hexagonal_constants(c_full)), rtol=1e-12, atol=1e-13 * scale)
+    with pytest.raises(ValueError, match="Voigt"):
+        born_terms(potential, None, positions, box, graph, voigt=(0, 0))
 
 
 def test_born_terms_batch_equals_single_frames_and_flags_overflow():

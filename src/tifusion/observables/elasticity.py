@@ -25,31 +25,50 @@ from tifusion.potential import energy
 
 # Symmetric strain directions (eps_kl + eps_lk) / 2 in Voigt order xx, yy, zz, yz, xz, xy.
 VOIGT_PAIRS = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1))
+ALL_VOIGT = (0, 1, 2, 3, 4, 5)
+# The strain directions the hexagonal readout (C11, C33, C44, C12, C13) needs: xx, yy, zz, yz, xz
+# (every entry :func:`hexagonal_constants` reads has its second index pair among them; xy only enters C66).
+HEXAGONAL_VOIGT = (0, 1, 2, 3, 4)
 
 
-def _symmetric_directions(dtype):
-    t = np.zeros((6, 3, 3))
-    for m, (k, l) in enumerate(VOIGT_PAIRS):
+def _symmetric_directions(dtype, voigt=ALL_VOIGT):
+    t = np.zeros((len(voigt), 3, 3))
+    for m, v in enumerate(voigt):
+        k, l = VOIGT_PAIRS[v]
         t[m, k, l] += 0.5
         t[m, l, k] += 0.5
     return jnp.asarray(t, dtype=dtype)
 
 
-@partial(jax.jit, static_argnames="potential")
-def born_terms(potential, params, positions, box, graph):
+def _check_voigt(voigt):
+    voigt = tuple(int(v) for v in voigt)
+    if not voigt or len(set(voigt)) != len(voigt) or not set(voigt) <= set(ALL_VOIGT):
+        raise ValueError(f"voigt must be distinct Voigt indices 0..5 (xx, yy, zz, yz, xz, xy), got {voigt}")
+    return voigt
+
+
+@partial(jax.jit, static_argnames=("potential", "voigt"))
+def born_terms(potential, params, positions, box, graph, voigt=ALL_VOIGT):
     """(sigma_B [3, 3], C_B [3, 3, 3, 3]) at eps = 0 for one configuration.
 
-    Cost: one gradient and its forward-mode derivative along the 6 symmetric strain
-    directions (vmapped), not the 9 x 9 nested Hessian. The antisymmetric (rotation) part
-    follows from rotation invariance, U((1 + w) F) = U(F) for infinitesimal antisymmetric
-    w: with G(eps) = dU/d(eps) = F S(E) (S the derivative with respect to the Green strain
-    E = (F^T F - 1) / 2, F = 1 + eps),
+    Cost: one gradient and its forward-mode derivative along the symmetric strain directions
+    ``voigt`` (vmapped; all 6 by default), not the 9 x 9 nested Hessian. The antisymmetric
+    (rotation) part follows from rotation invariance, U((1 + w) F) = U(F) for infinitesimal
+    antisymmetric w: with G(eps) = dU/d(eps) = F S(E) (S the derivative with respect to the
+    Green strain E = (F^T F - 1) / 2, F = 1 + eps),
 
         H_ijkl = d2U / d(eps_ij) d(eps_kl) = Q_ijkl + (delta_ik G_jl - delta_il G_jk) / 2,
 
     where Q_ijkl = (H_ijkl + H_ijlk) / 2 is what the symmetric directions give and
     G = dU/d(eps) at eps = 0 (symmetric). Equivalently H = d2U/dE dE + delta_ik G_jl.
+
+    With a subset ``voigt`` of the directions (static tuple of Voigt indices, order xx, yy,
+    zz, yz, xz, xy), H_ijkl is computed where (k, l) or, by H_ijkl = H_klij, (i, j) is one of
+    them, and is NaN elsewhere (never silently wrong). :data:`HEXAGONAL_VOIGT` (5 of the 6
+    directions) gives every entry :func:`hexagonal_constants` reads, identical to the full
+    tensor's; see :func:`hexagonal_born_terms`.
     """
+    voigt = _check_voigt(voigt)
     dtype = positions.dtype
     volume = jnp.abs(jnp.linalg.det(box))
 
@@ -58,13 +77,30 @@ def born_terms(potential, params, positions, box, graph):
 
     zero = jnp.zeros((3, 3), dtype=dtype)
     gradient, linear = jax.linearize(strain_gradient, zero)
-    columns = jax.vmap(linear)(_symmetric_directions(dtype))  # [6, 3, 3]: Q[:, :, k, l] for the Voigt pairs
-    q = jnp.zeros((3, 3, 3, 3), dtype=dtype)
-    for m, (k, l) in enumerate(VOIGT_PAIRS):
+    columns = jax.vmap(linear)(_symmetric_directions(dtype, voigt))  # [n, 3, 3]: Q[:, :, k, l] for the pairs
+    q = jnp.full((3, 3, 3, 3), jnp.nan, dtype=dtype)
+    for m, v in enumerate(voigt):
+        k, l = VOIGT_PAIRS[v]
         q = q.at[:, :, k, l].set(columns[m]).at[:, :, l, k].set(columns[m])
     delta = jnp.eye(3, dtype=dtype)
     rotation = 0.5 * (jnp.einsum("ik,jl->ijkl", delta, gradient) - jnp.einsum("il,jk->ijkl", delta, gradient))
-    return gradient / volume, (q + rotation) / volume
+    hessian = q + rotation
+    if len(voigt) < len(ALL_VOIGT):
+        hessian = jnp.where(jnp.isnan(hessian), hessian.transpose(2, 3, 0, 1), hessian)  # H_ijkl = H_klij
+    return gradient / volume, hessian / volume
+
+
+def hexagonal_born_terms(potential, params, positions, box, graph):
+    """(sigma_B [3, 3], Born parts of (C11, C33, C44, C12, C13) [5]) from 5 strain directions.
+
+    Equals ``hexagonal_constants`` of the full :func:`born_terms` tensor (same averaging of
+    the paper's entries, stress terms included) at 5/6 of its forward-mode cost. As the
+    readout is linear, the stress-fluctuation constants are <this> plus the hexagonal
+    readout of the fluctuation and kinetic terms (:func:`elastic_tensor_from_averages` with
+    a zero Born average).
+    """
+    sigma, stiffness = born_terms(potential, params, positions, box, graph, voigt=HEXAGONAL_VOIGT)
+    return sigma, jnp.stack(hexagonal_constants(stiffness))
 
 
 @partial(jax.jit, static_argnames=("potential", "capacity", "n_images", "batch_size"))
