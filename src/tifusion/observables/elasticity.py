@@ -181,6 +181,16 @@ def elastic_tensor_from_averages(mean_born, mean_sigma_sigma, mean_sigma, volume
     return mean_born - (volume / kT) * fluctuation + (n_atoms * kT / volume) * kinetic
 
 
+def hexagonal_constants_from_averages(mean_born_hexagonal, mean_sigma_sigma, mean_sigma, volume, kT, n_atoms):
+    """(C11, C33, C44, C12, C13) [5] by the stress-fluctuation formula from <Born parts> of :func:`hexagonal_born_terms`.
+
+    Equals ``hexagonal_constants(elastic_tensor_from_averages(<C_B>, ...))`` (the readout is linear).
+    """
+    rest = elastic_tensor_from_averages(jnp.zeros((3, 3, 3, 3), dtype=mean_sigma.dtype), mean_sigma_sigma, mean_sigma,
+                                        volume, kT, n_atoms)
+    return mean_born_hexagonal + jnp.stack(hexagonal_constants(rest))
+
+
 def hexagonal_constants(c):
     """(C11, C33, C44, C12, C13) of a tensor with z along the hexagonal c axis (paper's averaging).
 
