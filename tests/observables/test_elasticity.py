@@ -132,6 +132,12 @@ def test_born_terms_batch_equals_single_frames_and_flags_overflow():
         np.testing.assert_allclose(stiffness[f], c1, rtol=1e-10, atol=1e-9)
     _, _, overflowed = born_terms_batch(potential, None, frames, box, 10, n_images)
     assert np.asarray(overflowed).all()
+    # 5 directions: the hexagonal readout of every frame is unchanged.
+    sigma5, stiffness5, _ = born_terms_batch(potential, None, frames, box, capacity, n_images, batch_size=2,
+                                             voigt=HEXAGONAL_VOIGT)
+    np.testing.assert_allclose(sigma5, sigma, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.array(jax.vmap(lambda c: jnp.stack(hexagonal_constants(c)))(stiffness5)),
+                               np.array(jax.vmap(lambda c: jnp.stack(hexagonal_constants(c)))(stiffness)), rtol=1e-12)
 
 
 def test_pressure_is_minus_the_volume_derivative_of_the_energy():

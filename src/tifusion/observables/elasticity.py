@@ -103,8 +103,9 @@ def hexagonal_born_terms(potential, params, positions, box, graph):
     return sigma, jnp.stack(hexagonal_constants(stiffness))
 
 
-@partial(jax.jit, static_argnames=("potential", "capacity", "n_images", "batch_size"))
-def born_terms_batch(potential, params, positions, box, capacity=None, n_images=None, batch_size=8, graph=None):
+@partial(jax.jit, static_argnames=("potential", "capacity", "n_images", "batch_size", "voigt"))
+def born_terms_batch(potential, params, positions, box, capacity=None, n_images=None, batch_size=8, graph=None,
+                     voigt=ALL_VOIGT):
     """Born terms of many frames: (sigma_B [F, 3, 3], C_B [F, 3, 3, 3, 3], overflowed [F]).
 
     ``positions`` [F, N, 3]; ``box`` [3, 3] (shared) or [F, 3, 3]. Each frame gets its own
@@ -113,7 +114,8 @@ def born_terms_batch(potential, params, positions, box, capacity=None, n_images=
     ``graph`` is one graph valid for every frame (see :func:`shared_graph`), which avoids
     the per-frame neighbour search. Frames are processed ``batch_size`` at a time (vmap
     inside ``lax.map``) to bound memory; each frame is rematerialised under reverse-mode
-    differentiation (``jax.checkpoint``).
+    differentiation (``jax.checkpoint``). ``voigt``: the strain directions, as in :func:`born_terms`
+    (:data:`HEXAGONAL_VOIGT` suffices for the hexagonal constants; other entries are then NaN).
     """
     boxes = jnp.broadcast_to(box, positions.shape[:1] + (3, 3))
 
@@ -121,7 +123,7 @@ def born_terms_batch(potential, params, positions, box, capacity=None, n_images=
     def one_frame(args):
         r, b = args
         frame_graph = build_graph(r, b, potential.cutoff, capacity, n_images) if graph is None else graph
-        sigma, stiffness = born_terms(potential, params, r, b, frame_graph)
+        sigma, stiffness = born_terms(potential, params, r, b, frame_graph, voigt=voigt)
         return sigma, stiffness, overflowed(frame_graph)
 
     return jax.lax.map(one_frame, (positions, boxes), batch_size=batch_size)
