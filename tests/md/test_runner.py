@@ -3,9 +3,9 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from tifusion.md.nvt import run_nvt
-from tifusion.md.pair import pair_potential, smooth_step
-from tifusion.md.runner import UnstableDynamicsError
+from tifusion.md.nvt import Langevin, langevin_step, run_nvt
+from tifusion.md.pair import lennard_jones, pair_potential, smooth_step
+from tifusion.md.runner import UnstableDynamicsError, run
 from tifusion.md.state import init_state
 from tifusion.structures import fcc_cubic
 from tifusion.units import kT as kT_of
@@ -22,3 +22,14 @@ def test_collapsing_atoms_stop_the_run_with_an_error():
     with pytest.raises(UnstableDynamicsError, match="collapsing"):
         run_nvt(attraction, None, state, 4000, 10, kT=kT_of(60.0), dt=5e-3, friction=1.0, mass=ARGON_MASS,
                 chunk_frames=20)
+
+
+def test_a_pair_closer_than_the_minimum_distance_stops_the_run():
+    """The closest-approach check sees real pair distances: fcc argon's nearest neighbours sit at 0.372 nm."""
+    lj = lennard_jones()
+    positions, box = fcc_cubic(0.5256, (3, 3, 3))
+    state = init_state(jax.random.PRNGKey(0), positions, box, kT_of(10.0), lj, None, mass=ARGON_MASS)
+    settings = Langevin(5e-3, kT_of(10.0), 1.0, ARGON_MASS)
+    run(langevin_step, settings, lj, None, state, 20, 10, min_distance=0.30)
+    with pytest.raises(UnstableDynamicsError, match="came within 0.3"):
+        run(langevin_step, settings, lj, None, state, 20, 10, min_distance=0.40)

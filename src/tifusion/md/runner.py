@@ -15,9 +15,12 @@ pair potentials and DimeNet++ do). Each chunk starts from a fresh graph.
 The graph has a static capacity; if any step of a chunk needed more neighbour slots than
 that (or the box shrank below what its periodic-image search covers), the capacity (image
 range) is increased and the whole chunk is recomputed from its start state, so no step
-ever uses a truncated graph. A neighbour count that grows beyond ``MAX_NEIGHBOR_GROWTH`` times
-the count at the start of the run means atoms are collapsing onto each other (a poorly
-trained potential): the run stops with an error instead of growing the graph without end.
+ever uses a truncated graph.
+
+Unphysical dynamics stop the run with :class:`UnstableDynamicsError` (a poorly trained
+potential lets atoms fall onto each other): two atoms closer than ``min_distance`` (default
+``MIN_PAIR_DISTANCE_NM``), or a neighbour count grown beyond ``MAX_NEIGHBOR_GROWTH`` times the
+count at the start of the run (instead of growing the graph without end).
 """
 import logging
 from functools import partial
@@ -36,6 +39,8 @@ DEFAULT_CHUNK_STEPS = 2000  # steps per jitted call when chunk_frames is not giv
 # Melting, thermal expansion and 10 GPa compression change the densest neighbourhood by tens of
 # per cent; twice the starting count only happens when atoms fall onto each other.
 MAX_NEIGHBOR_GROWTH = 2.0
+# Nuclei closer than 1 A: far inside any interatomic repulsion (Ti-Ti pairs in the 2400 K melt stay beyond ~2 A).
+MIN_PAIR_DISTANCE_NM = 0.1
 
 
 class UnstableDynamicsError(RuntimeError):
@@ -66,18 +71,21 @@ def _run_chunk(step_fn, potential, params, settings, state, n_frames, frame_inte
         return evaluate(potential, params, positions, box, neighbors, capacity, n_images, skin)
 
     def one_step(carry, _):
-        state, neighbors, max_neighbors, images_ok = carry
+        state, neighbors, max_neighbors, images_ok, min_distance = carry
         state, neighbors, ev = step_fn(settings, state, neighbors, evaluate_fn)
-        return (state, neighbors, jnp.maximum(max_neighbors, ev.max_neighbors), images_ok & ev.images_ok), None
+        return (state, neighbors, jnp.maximum(max_neighbors, ev.max_neighbors), images_ok & ev.images_ok,
+                jnp.minimum(min_distance, ev.min_distance)), None
 
     def one_frame(carry, _):
         carry, _ = jax.lax.scan(one_step, carry, None, length=frame_interval)
         return carry, record(carry[0], settings.mass)
 
     neighbors = build_neighbors(state.positions, state.box, potential.cutoff, skin, capacity, n_images)
-    carry = (state, neighbors, neighbors.graph.max_neighbors, jnp.ones((), bool))
-    (state, _, max_neighbors, images_ok), frames = jax.lax.scan(one_frame, carry, None, length=n_frames)
-    return state, max_neighbors, images_ok, frames
+    carry = (state, neighbors, neighbors.graph.max_neighbors, jnp.ones((), bool),
+             jnp.asarray(jnp.inf, state.positions.dtype))
+    (state, _, max_neighbors, images_ok, min_distance), frames = jax.lax.scan(one_frame, carry, None,
+                                                                              length=n_frames)
+    return state, max_neighbors, images_ok, min_distance, frames
 
 
 def grown_capacity(capacity, max_neighbors):
@@ -85,7 +93,8 @@ def grown_capacity(capacity, max_neighbors):
     return max(int(np.ceil(1.1 * max_neighbors)) + 1, capacity + 4)
 
 
-def run(step_fn, settings, potential, params, state, n_steps, frame_interval, chunk_frames=None, skin=0.0):
+def run(step_fn, settings, potential, params, state, n_steps, frame_interval, chunk_frames=None, skin=0.0,
+        min_distance=MIN_PAIR_DISTANCE_NM):
     """Advance ``state`` by ``n_steps``, recording a frame every ``frame_interval`` steps.
 
     ``skin`` (nm, static) enables neighbour-list reuse (see the module docstring); the
@@ -113,7 +122,7 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
         n = min(int(chunk_frames), n_frames - done)
         capacity = int(state.capacity)
         images = choose_images(np.asarray(state.box), potential.cutoff + skin, images, margin)
-        new_state, max_neighbors, images_ok, frames = _run_chunk(
+        new_state, max_neighbors, images_ok, closest, frames = _run_chunk(
             step_fn, potential, params, settings, state, n, frame_interval, capacity, images[0], skin)
         first, last = int(state.step) + 1, int(state.step) + n * frame_interval
         if int(max_neighbors) > capacity:
@@ -128,6 +137,11 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
                            new_capacity)
             state = state._replace(capacity=jnp.asarray(new_capacity, dtype=state.capacity.dtype))
             continue
+        if float(closest) < min_distance:
+            raise UnstableDynamicsError(
+                f"{potential.name}: two atoms came within {float(closest):.3g} nm (< {min_distance:g} nm) in steps "
+                f"{first}-{last}: atoms are collapsing onto each other; the potential is not usable at this state "
+                f"point (train it better)")
         if not bool(images_ok):
             margin *= 2
             if margin > 0.5:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tifusion.graph import Graph, build_graph, image_range, perpendicular_widths
+from tifusion.graph import Graph, build_graph, displacements, image_range, perpendicular_widths
 from tifusion.io import load_npz_metadata, save_npz
 from tifusion.potential import energy_forces_virial
 from tifusion.units import KB, MASS_TI
@@ -42,6 +42,7 @@ class Evaluation(NamedTuple):
     virial: jax.Array
     max_neighbors: jax.Array  # largest neighbour count within cutoff + skin (may exceed capacity)
     images_ok: jax.Array  # the image search (n_images) covers cutoff + skin in this box
+    min_distance: jax.Array  # closest pair distance in the graph (nm; inf if no pair)
 
 
 class Neighbors(NamedTuple):
@@ -95,7 +96,9 @@ def evaluate(potential, params, positions, box, neighbors, capacity, n_images, s
                                  lambda: neighbors)
     graph = neighbors.graph
     e, f, w = energy_forces_virial(potential, params, positions, box, graph)
-    ev = Evaluation(e, f, w, graph.max_neighbors, images_cover_cutoff(box, cutoff + skin, n_images))
+    r2 = jnp.where(graph.mask, jnp.sum(displacements(positions, box, graph) ** 2, axis=-1), jnp.inf)
+    ev = Evaluation(e, f, w, graph.max_neighbors, images_cover_cutoff(box, cutoff + skin, n_images),
+                    jnp.sqrt(jnp.min(r2)))
     return ev, neighbors
 
 
