@@ -179,8 +179,7 @@ def pressure_figure(lattice, styles):
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
     for ax, letter, name in zip(axes, "ab", ("a", "c")):
         reference = derived[f"{name}_over_{name}0"] * hcp.loc[298.0, f"{name}_angstrom"]
-        ax.plot(derived["P_GPa"], reference, label="derived from 293 K $C_{ij}$, $K_0'=4$ assumed (not measured)",
-                **REFERENCE_STYLE)
+        ax.plot(derived["P_GPa"], reference, label="derived from 293 K $C_{ij}$ (not measured)", **REFERENCE_STYLE)
         for model, result in lattice.items():
             label, color = styles[model]
             _errorbar(ax, result["target_pressure"] / GPA, result[name] / ANGSTROM, result[f"{name}_err"] / ANGSTROM,
@@ -188,7 +187,7 @@ def pressure_figure(lattice, styles):
         ax.set_xlabel("pressure (GPa)")
         ax.set_ylabel(f"lattice constant {name} (Å)")
         ax.set_title(f"({letter})", loc="left")
-        _legend(ax, fontsize=7)
+    _legend(axes[1], fontsize=7, loc="best")  # one legend: two would cover the data in panel (a)
     fig.tight_layout()
     _footnote(fig, "The measured a(P), c(P) (Zhang et al. 2008) are not available as numbers: the dashed curve is "
                    "derived from 293 K elastic constants with an assumed K0' = 4, scaled to the 298 K lattice.")
