@@ -63,8 +63,8 @@ grep -q 'logs/prepare_dataset.log' "$work/failing.log" || { echo "slurm_ci: the 
 grep -q 'no_such_key' "$work/failing/logs/prepare_dataset.log" || { echo "slurm_ci: the rule's log lacks the error" >&2; exit 1; }
 [[ ! -e $work/failing/results/dataset/dataset.npz ]] || { echo "slurm_ci: the failed job left its output" >&2; exit 1; }
 # Nothing marked complete: a dry run still has to make the output.
-(cd "$work/failing" && snakemake -n results/dataset/dataset.npz --quiet rules --configfile "$config") |
-    grep -qw prepare_dataset || { echo "slurm_ci: after the failure the output counts as done" >&2; exit 1; }
+dry_run=$(cd "$work/failing" && snakemake -n results/dataset/dataset.npz --quiet rules --configfile "$config")
+grep -qw prepare_dataset <<<"$dry_run" || { echo "slurm_ci: after the failure the output counts as done" >&2; exit 1; }
 .ci/slurm_cluster.sh stop
 
 stamp "waiting for the local reference run"
