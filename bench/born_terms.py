@@ -25,13 +25,16 @@ Per frame, in milliseconds (fastest call after compilation, all quantities timed
   divided by F; "shared graph": one graph with a 0.1 nm skin for all frames
   (:func:`shared_graph`; more slots per atom, no per-frame neighbour search).
 
-The ratio column is each cost over E+F. Wall times are the fastest call; the CPU column is the
+The script re-executes itself with the glibc malloc settings of cpu_measurements.md (without
+them the E+F call that follows the large batched calls in the round robin paid for page faults
+and came out 2-3x slower than E+F+W). The ratio column is each cost over E+F. Wall times are the fastest call; the CPU column is the
 fastest CPU time of this process per call (steadier on a shared machine; above the wall time
 when XLA uses both cores). Prints a Markdown table and the machine load (1, 5, 15 min).
 ``--float64`` adds the paper-size model computing in float64.
 """
 import argparse
 import os
+import sys
 import time
 from functools import partial
 
@@ -131,13 +134,23 @@ def measure(name, potential, params, n_frames, batch_sizes, min_seconds):
     return name, capacity, rows, mismatch
 
 
+MALLOC_TUNING = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "33554432",
+                 "MALLOC_TRIM_THRESHOLD_": "68719476736", "MALLOC_TOP_PAD_": "536870912"}
+
+
 def main():
+    if any(os.environ.get(k) != v for k, v in MALLOC_TUNING.items()):
+        # glibc malloc settings of cpu_measurements.md (as bench/model_speed.py): without them the call
+        # after a large one (the batched rows) pays for page faults, which inflated the E+F reference.
+        os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC_TUNING})
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames and shorter timing")
     parser.add_argument("--float64", action="store_true", help="also the paper-size model in float64")
+    parser.add_argument("--seconds", type=float, help="minimum timing seconds per model (default 60; 10 if --quick)")
     parser.add_argument("--no-eam", dest="eam", action="store_false", help="skip the EAM")
     args = parser.parse_args()
     n_frames, batch_sizes, min_seconds = (8, (4,), 10.0) if args.quick else (32, (1, 8), 60.0)
+    min_seconds = args.seconds or min_seconds
 
     dimenet = make_dimenet(dict(PAPER_HYPERPARAMETERS))
     results = [measure("DimeNet++ paper size (float32)", dimenet, dimenet.init(jax.random.PRNGKey(0)), n_frames,

@@ -31,6 +31,7 @@ the table: on a shared machine every number is an upper bound.
 """
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -139,6 +140,7 @@ def measure(label, config, n_frames, repeats, hexagonal):
         return f.positions
 
     md_chunk_s, md_chunk_cpu, md_compile_s = fastest(md_chunk, max(1, repeats // 2))
+    print(f"[{label}] MD chunk of {interval} steps: {md_chunk_s:.1f} s", file=sys.stderr, flush=True)
     md_capacity = int(md_state[0].capacity)
     data = {"positions": positions, "kinetic_trace": kinetic_trace,
             "box": jnp.broadcast_to(jnp.asarray(point.box), (n_frames, 3, 3))}
@@ -159,6 +161,8 @@ def measure(label, config, n_frames, repeats, hexagonal):
                                   for s in range(0, n_frames, chunk)]
         forward_s, forward_cpu, forward_compile_s = fastest(forward_chunks, repeats)
         grad_s, grad_cpu, grad_compile_s = fastest(lambda: value_and_grad(params, data, None, kT, aux).grad, repeats)
+        print(f"[{label}] {name}: forward {forward_s:.1f} s, value_and_grad {grad_s:.1f} s for {n_frames} frames",
+              file=sys.stderr, flush=True)
         rows[name] = {"born": forward_s / n_frames, "born_cpu": forward_cpu / n_frames, "gradient": grad_s / n_frames,
                       "gradient_cpu": grad_cpu / n_frames, "compile": forward_compile_s + grad_compile_s}
     return {"label": label, "parameters": parameter_count(params), "capacity": capacity, "chunk": chunk,
