@@ -27,9 +27,9 @@ Per frame, in milliseconds (fastest call after compilation, all quantities timed
 
 The script re-executes itself with the glibc malloc settings of cpu_measurements.md (without
 them the E+F call that follows the large batched calls in the round robin paid for page faults
-and came out 2-3x slower than E+F+W). The ratio column is each cost over E+F. Wall times are the fastest call; the CPU column is the
-fastest CPU time of this process per call (steadier on a shared machine; above the wall time
-when XLA uses both cores). Prints a Markdown table and the machine load (1, 5, 15 min).
+and came out 2-3x slower than E+F+W). The ratio column is each cost over E+F. Wall times are
+the fastest call; the CPU column is the fastest CPU time of this process per call (steadier on
+a shared machine; above the wall time when XLA uses both cores). Prints a Markdown table and the machine load (1, 5, 15 min).
 ``--float64`` adds the paper-size model computing in float64.
 """
 import argparse
