@@ -26,7 +26,7 @@ from tifusion.data.experiment import elastic_targets, experimental_cell, load_hc
 from tifusion.graph import build_graph, image_range
 from tifusion.md.nvt import run_nvt
 from tifusion.md.state import init_state
-from tifusion.observables.elasticity import born_terms, elastic_tensor_from_averages, hexagonal_constants
+from tifusion.observables.elasticity import hexagonal_born_terms, hexagonal_constants_from_averages
 from tifusion.observables.statistics import block_estimate
 from tifusion.potential import energy
 from tifusion.training.difftre import effective_sample_size, make_reweighting, reweighting_weights
@@ -58,13 +58,17 @@ def experimental_statepoints(temperatures_K, target_pressure_GPa=0.0, table=None
 
 
 def frame_observables(potential, params, frame, capacity, n_images):
-    """sigma_B, sigma_B (x) sigma_B, C_B and the pressure (kinetic part from the frame's momenta)."""
+    """sigma_B, sigma_B (x) sigma_B, the Born parts of C11, C33, C44, C12, C13 and the pressure.
+
+    Only the 5 strain directions the hexagonal constants need are differentiated (equal to the
+    full tensor's readout, 5/6 of its cost); the pressure's kinetic part is from the frame's momenta.
+    """
     box = frame["box"]
     graph = build_graph(frame["positions"], box, potential.cutoff, capacity, n_images)
-    sigma, stiffness = born_terms(potential, params, frame["positions"], box, graph)
+    sigma, born_hexagonal = hexagonal_born_terms(potential, params, frame["positions"], box, graph)
     volume = jnp.abs(jnp.linalg.det(box))
     pressure = frame["kinetic_trace"] / (3 * volume) - jnp.trace(sigma) / 3
-    return {"sigma": sigma, "sigma_sigma": jnp.einsum("ij,kl->ijkl", sigma, sigma), "born": stiffness,
+    return {"sigma": sigma, "sigma_sigma": jnp.einsum("ij,kl->ijkl", sigma, sigma), "born_hexagonal": born_hexagonal,
             "pressure": pressure}
 
 
@@ -75,9 +79,9 @@ def frame_energy(potential, params, frame, capacity, n_images):
 
 def elastic_constants_from_averages(averages, aux):
     """(C11, C33, C44, C12, C13) and pressure from ensemble averages of :func:`frame_observables`."""
-    c = elastic_tensor_from_averages(averages["born"], averages["sigma_sigma"], averages["sigma"],
-                                     aux["volume"], aux["kT"], aux["n_atoms"])
-    return jnp.stack(hexagonal_constants(c)), averages["pressure"]
+    constants = hexagonal_constants_from_averages(averages["born_hexagonal"], averages["sigma_sigma"],
+                                                  averages["sigma"], aux["volume"], aux["kT"], aux["n_atoms"])
+    return constants, averages["pressure"]
 
 
 def make_statepoint_loss(loss_weights):
@@ -221,12 +225,13 @@ def _block_errors(observables, aux, n_blocks=10):
     if n_blocks < 2:
         return np.full(5, np.nan), np.nan
 
-    def estimator(sigma, sigma_sigma, born, pressure):
-        averages = {"sigma": sigma.mean(0), "sigma_sigma": sigma_sigma.mean(0), "born": born.mean(0),
+    def estimator(sigma, sigma_sigma, born_hexagonal, pressure):
+        averages = {"sigma": sigma.mean(0), "sigma_sigma": sigma_sigma.mean(0),
+                    "born_hexagonal": born_hexagonal.mean(0),
                     "pressure": pressure.mean(0)}
         constants, p = elastic_constants_from_averages(averages, aux)
         return np.asarray(constants), np.asarray(p)
 
-    _, errors = block_estimate(estimator, observables["sigma"], observables["sigma_sigma"], observables["born"],
-                               observables["pressure"], n_blocks=n_blocks)
+    _, errors = block_estimate(estimator, observables["sigma"], observables["sigma_sigma"],
+                               observables["born_hexagonal"], observables["pressure"], n_blocks=n_blocks)
     return errors
