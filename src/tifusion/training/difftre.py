@@ -60,8 +60,9 @@ def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
     - ``loss_fn(averages, aux) -> (loss, predictions)``: the loss of the ensemble averages <f>
       (a pytree like f_i) and any ``aux`` data (targets, volume, kT, ...), differentiable in averages.
 
-    Returns ``value_and_grad(params, frames, reference_energies, kT, aux)`` -> :class:`Reweighted`,
-    where ``frames`` is a pytree with a leading frame axis. ``reference_energies=None`` means
+    Returns ``value_and_grad(params, frames, reference_energies, kT, aux, with_grad=True)`` ->
+    :class:`Reweighted`, where ``frames`` is a pytree with a leading frame axis (``with_grad=False``
+    skips the backward pass: the loss and averages only, ``grad`` None). ``reference_energies=None`` means
     the frames were just sampled with ``params`` (uniform weights, exactly 1/N); the returned
     energies are then the reference for a later reuse of the trajectory.
     """
@@ -93,7 +94,7 @@ def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
 
     loss_and_outer = jax.jit(jax.value_and_grad(loss_fn, has_aux=True), static_argnums=())
 
-    def value_and_grad(params, frames, reference_energies, kT, aux):
+    def value_and_grad(params, frames, reference_energies, kT, aux, with_grad=True):
         parts = [forward_chunk(params, chunk) for _, chunk in _chunks(frames, chunk_size)]
         observables = jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *[p[0] for p in parts])
         energies = jnp.concatenate([p[1] for p in parts])
@@ -102,6 +103,8 @@ def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
         weights = reweighting_weights(energies, reference_energies, kT)
         averages = jax.tree_util.tree_map(lambda f: jnp.tensordot(weights, f, axes=1), observables)
         (loss, predictions), outer = loss_and_outer(averages, aux)
+        if not with_grad:
+            return Reweighted(loss, None, predictions, effective_sample_size(weights), energies, weights, observables)
         # g . f_i for every frame, and the softmax coefficients c_i = -(g . f_i - <g . f>) / kT
         g_dot_f = sum(
             jnp.sum(g[None] * f, axis=tuple(range(1, f.ndim)))

@@ -95,10 +95,12 @@ def make_statepoint_loss(loss_weights):
 
 
 class ExpTrainer(NamedTuple):
-    """init(params) -> state; epoch(params, state, epoch) -> (params, state, metrics)."""
+    """init(params) -> state; epoch(params, state, epoch) -> (params, state, metrics);
+    score(params, state) -> (state, metrics): the loss without an update."""
 
     init: Callable
     epoch: Callable
+    score: Callable
     statepoints: list
 
 
@@ -161,44 +163,61 @@ def make_exp_trainer(potential, statepoints, settings, seed):
                 "box": frames.box}
         return md_state, data
 
+    def statepoint_aux(point):
+        return {"volume": jnp.abs(jnp.linalg.det(jnp.asarray(point.box))),
+                "kT": jnp.asarray(units.kT(point.temperature_K)), "n_atoms": jnp.asarray(float(len(point.positions))),
+                "targets": jnp.asarray(point.targets),
+                "target_pressure": jnp.asarray(point.target_pressure)}
+
     def update(params, state, i):
         point = statepoints[i]
         kT = units.kT(point.temperature_K)
         md_state = state["md_states"][i]
         capacity, n_images = int(md_state.capacity), image_range(point.box, potential.cutoff)
-        value_and_grad = reweighting(capacity, n_images)
-        aux = {"volume": jnp.abs(jnp.linalg.det(jnp.asarray(point.box))), "kT": jnp.asarray(kT),
-               "n_atoms": jnp.asarray(float(len(point.positions))), "targets": jnp.asarray(point.targets),
-               "target_pressure": jnp.asarray(point.target_pressure)}
+        aux = statepoint_aux(point)
         started = time.perf_counter()
         reuse = i in trajectories and ess_fraction < 1.0
         if reuse:
             frames, reference = trajectories[i]
             energies = jax.vmap(lambda f: frame_energy(potential, params, f, capacity, n_images))(frames)
             n_frames = len(reference)
-            reuse = float(effective_sample_size(reweighting_weights(energies, reference, kT))) >= ess_fraction * n_frames
+            n_eff = float(effective_sample_size(reweighting_weights(energies, reference, kT)))
+            reuse = n_eff >= ess_fraction * n_frames
         if not reuse:
             md_state, frames = sample(params, i, md_state)
             state["md_states"][i] = md_state
             capacity = int(md_state.capacity)  # may have grown during the run
-            value_and_grad = reweighting(capacity, n_images)
             reference = None
         sampled = time.perf_counter()
-        result = value_and_grad(params, frames, reference, kT, aux)
+        result = reweighting(capacity, n_images)(params, frames, reference, kT, aux)
         if reference is None:
             trajectories[i] = (frames, result.energies)
         updates, state["opt_state"] = optimizer.update(result.grad, state["opt_state"], params)
         params = optax.apply_updates(params, updates)
-        errors = _block_errors(result.observables, aux)
-        metrics = {"temperature_K": point.temperature_K, "loss": float(result.loss), "n_eff": float(result.n_eff),
-                   "n_frames": int(len(result.energies)), "new_trajectory": not reuse,
-                   "pressure_GPa": float(result.predictions["pressure"]) / units.GPA,
-                   "pressure_err_GPa": float(errors[1]) / units.GPA,
-                   "seconds_md": sampled - started, "seconds_gradient": time.perf_counter() - sampled}
-        for k, name in enumerate(ELASTIC_NAMES):
-            metrics[f"{name}_GPa"] = float(result.predictions["elastic"][k]) / units.GPA
-            metrics[f"{name}_err_GPa"] = float(errors[0][k]) / units.GPA
+        metrics = _statepoint_metrics(point, result, aux, new_trajectory=not reuse, seconds_md=sampled - started,
+                                      seconds_gradient=time.perf_counter() - sampled)
         return params, state, metrics
+
+    def score(params, state):
+        """The experimental loss of ``params`` on a fresh trajectory per state point, without an update.
+
+        Scores a model no epoch has sampled yet (the final one) for model selection; the MD
+        states continue as in training. Returns (state, metrics like :func:`epoch`'s).
+        """
+        rows = []
+        for i, point in enumerate(statepoints):
+            started = time.perf_counter()
+            md_state, frames = sample(params, i, state["md_states"][i])
+            state["md_states"][i] = md_state
+            sampled = time.perf_counter()
+            n_images = image_range(point.box, potential.cutoff)
+            aux = statepoint_aux(point)
+            result = reweighting(int(md_state.capacity), n_images)(params, frames, None, aux["kT"], aux,
+                                                                   with_grad=False)
+            rows.append(_statepoint_metrics(point, result, aux, new_trajectory=True, seconds_md=sampled - started,
+                                            seconds_gradient=0.0))
+            _log_statepoint("EXP score", rows[-1])
+        return state, {"exp_loss": float(np.mean([r["loss"] for r in rows])), "statepoints": rows}
 
     def epoch(params, state, epoch_index):
         order = np.random.default_rng([seed, epoch_index]).permutation(len(statepoints))
@@ -206,15 +225,31 @@ def make_exp_trainer(potential, statepoints, settings, seed):
         for i in order:
             params, state, metrics = update(params, state, int(i))
             rows.append(metrics)
-            log.info("  EXP %4.0f K: loss %.4g | C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f GPa | P %.2f GPa | "
-                     "n_eff %.0f/%d | MD %.0f s, gradient %.0f s", metrics["temperature_K"], metrics["loss"],
-                     metrics["C11_GPa"], metrics["C33_GPa"], metrics["C44_GPa"], metrics["C12_GPa"],
-                     metrics["C13_GPa"], metrics["pressure_GPa"], metrics["n_eff"], metrics["n_frames"],
-                     metrics["seconds_md"], metrics["seconds_gradient"])
+            _log_statepoint("EXP", metrics)
         rows.sort(key=lambda r: r["temperature_K"])
         return params, state, {"exp_loss": float(np.mean([r["loss"] for r in rows])), "statepoints": rows}
 
-    return ExpTrainer(init, epoch, statepoints)
+    return ExpTrainer(init, epoch, score, statepoints)
+
+
+def _statepoint_metrics(point, result, aux, **extra):
+    errors = _block_errors(result.observables, aux)
+    metrics = {"temperature_K": point.temperature_K, "loss": float(result.loss), "n_eff": float(result.n_eff),
+               "n_frames": int(len(result.energies)), **extra,
+               "pressure_GPa": float(result.predictions["pressure"]) / units.GPA,
+               "pressure_err_GPa": float(errors[1]) / units.GPA}
+    for k, name in enumerate(ELASTIC_NAMES):
+        metrics[f"{name}_GPa"] = float(result.predictions["elastic"][k]) / units.GPA
+        metrics[f"{name}_err_GPa"] = float(errors[0][k]) / units.GPA
+    return metrics
+
+
+def _log_statepoint(what, metrics):
+    log.info("  %s %4.0f K: loss %.4g | C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f GPa | P %.2f GPa | "
+             "n_eff %.0f/%d | MD %.0f s, gradient %.0f s", what, metrics["temperature_K"], metrics["loss"],
+             metrics["C11_GPa"], metrics["C33_GPa"], metrics["C44_GPa"], metrics["C12_GPa"], metrics["C13_GPa"],
+             metrics["pressure_GPa"], metrics["n_eff"], metrics["n_frames"], metrics["seconds_md"],
+             metrics["seconds_gradient"])
 
 
 def _block_errors(observables, aux, n_blocks=10):

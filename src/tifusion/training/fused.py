@@ -8,9 +8,10 @@ trainer keeps its own optimizer state; only the parameters pass between them.
 Model selection (automatic, recorded with the model): the candidate of epoch e is the model at
 the start of that epoch, scored by the mean experimental loss of epoch e (its trajectories are
 sampled with that model; with one update per state point, later state points of the epoch see
-the model after the earlier updates) and by the DFT validation metric of that model. Among the
-candidates whose DFT metric stays within ``max_factor`` of the initial model's, the one with
-the lowest experimental loss is kept (the initial model itself is a candidate). The default
+the model after the earlier updates) and by the DFT validation metric of that model; the final
+model is scored on fresh trajectories of its own after the last epoch. Among the candidates
+whose DFT metric stays within ``max_factor`` of the initial model's, the one with the lowest
+experimental loss is kept (the initial model itself is a candidate). The default
 metric is the validation force RMSE, which, unlike the energy, an EXP-only training does not
 leave undetermined up to a constant.
 """
@@ -26,8 +27,8 @@ from tifusion.training.exp import ELASTIC_NAMES, experimental_statepoints, make_
 log = logging.getLogger(__name__)
 
 DEFAULT_SELECTION = {"dft_metric": "force_rmse", "max_factor": 1.5}
-SELECTION_RULE = ("lowest mean experimental loss among the epoch-start models whose DFT validation metric stays "
-                  "within max_factor of the initial model's")
+SELECTION_RULE = ("lowest mean experimental loss among the models after 0..epochs epochs whose DFT validation "
+                  "metric stays within max_factor of the initial model's")
 
 
 def merged(base, override):
@@ -40,6 +41,21 @@ def merged(base, override):
 
 def _dft_metric(metrics, name):
     return metrics["loss"] if name == "loss" else metrics[name]
+
+
+def _exp_columns(exp_metrics):
+    """History columns of an EXP epoch (or score): loss, C_ij, pressure with errors and n_eff per state point."""
+    row = {"exp_loss": exp_metrics["exp_loss"]}
+    for sp in exp_metrics["statepoints"]:
+        tag = f"{sp['temperature_K']:g}K"
+        row[f"loss_{tag}"] = sp["loss"]
+        for name in ELASTIC_NAMES:
+            row[f"{name}_{tag}_GPa"] = sp[f"{name}_GPa"]
+            row[f"{name}_{tag}_err_GPa"] = sp[f"{name}_err_GPa"]
+        row[f"P_{tag}_GPa"] = sp["pressure_GPa"]
+        row[f"P_{tag}_err_GPa"] = sp["pressure_err_GPa"]
+        row[f"n_eff_{tag}"] = sp["n_eff"]
+    return row
 
 
 def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings, seed, checkpoint_path,
@@ -65,37 +81,29 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
     limit = None if selection["max_factor"] is None else \
         selection["max_factor"] * _dft_metric(info["initial_dft_validation"], selection["dft_metric"])
 
-    while info["epoch"] < epochs:
-        started = time.perf_counter()
-        epoch = info["epoch"]
-        candidate, candidate_dft = state["params"], info["dft_validation"]
-        params, row = state["params"], {"epoch": epoch + 1}
-        for trainer in schedule:
-            if trainer == "exp":
-                params, state["exp"], exp_metrics = exp_trainer.epoch(params, state["exp"], epoch)
-                row["exp_loss"] = exp_metrics["exp_loss"]
-                for sp in exp_metrics["statepoints"]:
-                    tag = f"{sp['temperature_K']:g}K"
-                    row[f"loss_{tag}"] = sp["loss"]
-                    for name in ELASTIC_NAMES:
-                        row[f"{name}_{tag}_GPa"] = sp[f"{name}_GPa"]
-                        row[f"{name}_{tag}_err_GPa"] = sp[f"{name}_err_GPa"]
-                    row[f"P_{tag}_GPa"] = sp["pressure_GPa"]
-                    row[f"P_{tag}_err_GPa"] = sp["pressure_err_GPa"]
-                    row[f"n_eff_{tag}"] = sp["n_eff"]
-            else:
-                params, state["dft_opt_state"], dft_metrics = dft_trainer.epoch(params, state["dft_opt_state"], epoch)
-                row["dft_train_loss"] = dft_metrics["train_loss"]
-        validation = dft_trainer.evaluate(params, "validation")
-        row.update({f"dft_val_{k}": validation[k] for k in ("loss", "energy_rmse", "force_rmse", "virial_rmse")})
-
-        # score the candidate (the model this epoch started from)
-        exp_loss = row.get("exp_loss")
+    def consider(candidate, candidate_dft, exp_loss, epoch):
+        """Keep ``candidate`` (the model after ``epoch`` epochs) if it is the best admissible one so far."""
         metric = _dft_metric(candidate_dft, selection["dft_metric"])
         best = info["selection"]["exp_loss"]
         if exp_loss is not None and (limit is None or metric <= limit) and (best is None or exp_loss < best):
             state["best_params"] = candidate
             info["selection"].update(epoch=epoch, exp_loss=exp_loss, dft_metric_value=metric)
+
+    while info["epoch"] < epochs:
+        started = time.perf_counter()
+        epoch = info["epoch"]
+        candidate, candidate_dft = state["params"], info["dft_validation"]
+        params, row = state["params"], {"epoch": epoch + 1, "trained": True}
+        for trainer in schedule:
+            if trainer == "exp":
+                params, state["exp"], exp_metrics = exp_trainer.epoch(params, state["exp"], epoch)
+                row.update(_exp_columns(exp_metrics))
+            else:
+                params, state["dft_opt_state"], dft_metrics = dft_trainer.epoch(params, state["dft_opt_state"], epoch)
+                row["dft_train_loss"] = dft_metrics["train_loss"]
+        validation = dft_trainer.evaluate(params, "validation")
+        row.update({f"dft_val_{k}": validation[k] for k in ("loss", "energy_rmse", "force_rmse", "virial_rmse")})
+        consider(candidate, candidate_dft, row.get("exp_loss"), epoch)
         row["seconds"] = time.perf_counter() - started
         state["params"] = params
         info.update(epoch=epoch + 1, dft_validation=validation)
@@ -105,13 +113,30 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
             write_history(history_path, info["history"])
         eta = np.mean([r["seconds"] for r in info["history"][-3:]]) * (epochs - info["epoch"])
         log.info("epoch %d/%d: EXP loss %s | DFT val loss %.4g, force RMSE %.1f meV/A | %.0f s, ETA %.0f s",
-                 epoch + 1, epochs, "-" if exp_loss is None else f"{exp_loss:.4g}", validation["loss"],
-                 validation["force_rmse"], row["seconds"], eta)
+                 epoch + 1, epochs, "-" if row.get("exp_loss") is None else f"{row['exp_loss']:.4g}",
+                 validation["loss"], validation["force_rmse"], row["seconds"], eta)
+
+    # Each epoch scored the model it started from; the final model gets its own fresh trajectories
+    # (no update), so that it is a candidate too (a history row with trained = False).
+    if "exp" in schedule and not info.get("final_scored", False):
+        started = time.perf_counter()
+        state["exp"], exp_metrics = exp_trainer.score(state["params"], state["exp"])
+        row = {"epoch": epochs + 1, "trained": False, **_exp_columns(exp_metrics),
+               **{f"dft_val_{k}": info["dft_validation"][k] for k in ("loss", "energy_rmse", "force_rmse",
+                                                                      "virial_rmse")}}
+        consider(state["params"], info["dft_validation"], row["exp_loss"], epochs)
+        row["seconds"] = time.perf_counter() - started
+        info["history"].append(row)
+        info["final_scored"] = True
+        save_checkpoint(checkpoint_path, state, info, run_key)
+        if history_path is not None:
+            write_history(history_path, info["history"])
+        log.info("final model: EXP loss %.4g", row["exp_loss"])
     if info["selection"]["epoch"] is None:
         log.warning("no epoch met the selection criterion; keeping the final model")
         state["best_params"] = state["params"]
         info["selection"]["epoch"] = epochs
-    log.info("selected the model at the start of epoch %d (0 = the initial model)", info["selection"]["epoch"])
+    log.info("selected the model after epoch %d (0 = the initial model)", info["selection"]["epoch"])
     return state["best_params"], state["params"], info
 
 
