@@ -12,7 +12,7 @@ rule evaluate_dft_errors:
         "logs/evaluate_dft_errors/{model}.log",
     benchmark:
         "benchmarks/evaluate_dft_errors/{model}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=120,

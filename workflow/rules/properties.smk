@@ -15,7 +15,7 @@ rule hcp_elastic:
         protocol=property_protocol("hcp_elastic"),
         seed=config["seed"],
         checkpoints="results/checkpoints/properties/{model}/hcp_elastic",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -39,7 +39,7 @@ rule bcc_elastic:
         protocol=property_protocol("bcc_elastic"),
         seed=config["seed"],
         checkpoints="results/checkpoints/properties/{model}/bcc_elastic",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -63,7 +63,7 @@ rule lattice_temperature:
         protocol=property_protocol("lattice_temperature"),
         seed=config["seed"],
         checkpoints="results/checkpoints/properties/{model}/lattice_temperature",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -87,7 +87,7 @@ rule lattice_pressure:
         protocol=property_protocol("lattice_pressure"),
         seed=config["seed"],
         checkpoints="results/checkpoints/properties/{model}/lattice_pressure",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -109,7 +109,7 @@ rule phonons:
         "benchmarks/phonons/{model}.tsv"
     params:
         protocol=config["properties"]["phonons"],
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -133,7 +133,7 @@ rule liquid_melt:
         protocol=property_protocol("liquid"),
         seed=config["seed"],
         checkpoints="results/checkpoints/properties/{model}/liquid_melt",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -158,7 +158,7 @@ rule liquid_structure:
         protocol=property_protocol("liquid"),
         seed=config["seed"],
         checkpoints="results/checkpoints/properties/{model}/liquid_structure",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -183,7 +183,7 @@ rule self_diffusion:
         protocol=property_protocol("diffusion"),
         seed=config["seed"],
         checkpoints="results/checkpoints/properties/{model}/self_diffusion",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=16000,

@@ -17,7 +17,7 @@ rule train_dft_pretrained:
         fit_offset=config["dft_pretraining"]["fit_atom_energy_offset"],
         seed=config["seed"],
         checkpoint="results/checkpoints/dft_pretrained.npz",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=8000,
@@ -48,7 +48,7 @@ rule train_exp_model:
         dft=config["dft_pretraining"]["trainer"],
         seed=config["seed"],
         checkpoint="results/checkpoints/{model}.npz",
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
         mem_mb=16000,
