@@ -212,8 +212,8 @@ def make_exp_trainer(potential, statepoints, settings, seed):
             sampled = time.perf_counter()
             n_images = image_range(point.box, potential.cutoff)
             aux = statepoint_aux(point)
-            result = reweighting(int(md_state.capacity), n_images)(params, frames, None, aux["kT"], aux,
-                                                                   with_grad=False)
+            result = reweighting(int(md_state.capacity), n_images)(params, frames, None,
+                                                                   units.kT(point.temperature_K), aux, with_grad=False)
             rows.append(_statepoint_metrics(point, result, aux, new_trajectory=True, seconds_md=sampled - started,
                                             seconds_gradient=0.0))
             _log_statepoint("EXP score", rows[-1])

@@ -58,6 +58,10 @@ def _exp_columns(exp_metrics):
     return row
 
 
+def _dft_columns(validation):
+    return {f"dft_val_{k}": validation[k] for k in ("loss", "energy_rmse", "force_rmse", "virial_rmse")}
+
+
 def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings, seed, checkpoint_path,
                    history_path=None, run_key=""):
     """Run a model's schedule; returns (selected params, final params, info). Resumes from the checkpoint."""
@@ -102,7 +106,7 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
                 params, state["dft_opt_state"], dft_metrics = dft_trainer.epoch(params, state["dft_opt_state"], epoch)
                 row["dft_train_loss"] = dft_metrics["train_loss"]
         validation = dft_trainer.evaluate(params, "validation")
-        row.update({f"dft_val_{k}": validation[k] for k in ("loss", "energy_rmse", "force_rmse", "virial_rmse")})
+        row.update(_dft_columns(validation))
         consider(candidate, candidate_dft, row.get("exp_loss"), epoch)
         row["seconds"] = time.perf_counter() - started
         state["params"] = params
@@ -122,8 +126,7 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
         started = time.perf_counter()
         state["exp"], exp_metrics = exp_trainer.score(state["params"], state["exp"])
         row = {"epoch": epochs + 1, "trained": False, **_exp_columns(exp_metrics),
-               **{f"dft_val_{k}": info["dft_validation"][k] for k in ("loss", "energy_rmse", "force_rmse",
-                                                                      "virial_rmse")}}
+               **_dft_columns(info["dft_validation"])}
         consider(state["params"], info["dft_validation"], row["exp_loss"], epochs)
         row["seconds"] = time.perf_counter() - started
         info["history"].append(row)
