@@ -8,19 +8,19 @@ cell at the 323 K experimental box, NVT Langevin MD, per-frame Born stress and s
 (``frame_observables``) and the DiffTRe loss of (C11, C33, C44, C12, C13) and pressure,
 differentiated by the chunked reweighting gradient of :mod:`tifusion.training.difftre`.
 The model is randomly initialised (the cost does not depend on the parameter values); frames
-are the lattice with thermal displacements, at the graph capacity the MD rule gives them.
-Measured, per model, in seconds:
+are the lattice with thermal displacements. Measured, per model, in seconds:
 
 - MD step: ``run_nvt`` at the configured dt (one jitted chunk of ``frame_interval`` steps per
-  frame, graph rebuilt every step), wall time per step after compilation;
-- Born per frame: forward pass of the reweighting (Born terms + energy of each frame, chunks
-  of ``chunk_frames`` frames), i.e. what the loss value needs;
+  frame, graph rebuilt every step, at the MD rule's capacity: largest count + 20 % + 2), wall
+  time per step after compilation;
+- Born per frame: forward pass of the reweighting (``frame_observables``: Born stress and the
+  Born parts of the 5 hexagonal constants, and the energy of each frame, in chunks of
+  ``chunk_frames`` frames), i.e. what the loss value needs;
 - gradient per frame: one full ``value_and_grad`` of the reweighted loss (forward pass, then
   the chunked backward pass that recomputes each frame's observables under reverse mode)
   divided by the number of frames; "backward" is the difference;
-- the same two for the 5-direction hexagonal observables (``hexagonal_born_terms``: per-frame
-  Born parts of the 5 constants instead of the 3x3x3x3 tensor; loss and gradient equal, see
-  tests/training/test_difftre_hexagonal.py), if --hexagonal (default on).
+- both on graphs with the frames' own capacity (:func:`tifusion.md.state.frames_capacity`, as
+  the trainer) and, for comparison, with the MD run's capacity.
 
 Each time is the fastest of the repeated calls (``--repeats``) after a compile call. It then
 prints what these imply per DiffTRe update for the configured protocol of each model: the
@@ -44,15 +44,14 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from tifusion import units  # noqa: E402
-from tifusion.graph import build_graph, image_range  # noqa: E402
+from tifusion.graph import image_range  # noqa: E402
 from tifusion.md.nvt import run_nvt  # noqa: E402
-from tifusion.md.state import default_capacity_for, init_state, max_neighbor_count  # noqa: E402
+from tifusion.md.state import default_capacity_for, frames_capacity, init_state, max_neighbor_count  # noqa: E402
 from tifusion.potential import Potential  # noqa: E402
 from tifusion.model.dimenet import make_dimenet, parameter_count  # noqa: E402
-from tifusion.observables.elasticity import hexagonal_born_terms, hexagonal_constants_from_averages  # noqa: E402
 from tifusion.training.difftre import make_reweighting  # noqa: E402
 from tifusion.training.exp import (experimental_statepoints, frame_energy, frame_observables,  # noqa: E402
-                                   make_statepoint_loss)
+                                   make_statepoint_loss, statepoint_aux)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPERATURE = 323.0
@@ -73,29 +72,6 @@ def protocol(md):
     return steps, frames, interval
 
 
-def hexagonal_frame_observables(potential, params, frame, capacity, n_images):
-    """As exp.frame_observables, with the 5 Born parts of the hexagonal constants instead of C_B."""
-    box = frame["box"]
-    graph = build_graph(frame["positions"], box, potential.cutoff, capacity, n_images)
-    sigma, born = hexagonal_born_terms(potential, params, frame["positions"], box, graph)
-    volume = jnp.abs(jnp.linalg.det(box))
-    pressure = frame["kinetic_trace"] / (3 * volume) - jnp.trace(sigma) / 3
-    return {"sigma": sigma, "sigma_sigma": jnp.einsum("ij,kl->ijkl", sigma, sigma), "born_hexagonal": born,
-            "pressure": pressure}
-
-
-def make_hexagonal_loss(loss_weights):
-    def loss_fn(averages, aux):
-        constants = hexagonal_constants_from_averages(averages["born_hexagonal"], averages["sigma_sigma"],
-                                                      averages["sigma"], aux["volume"], aux["kT"], aux["n_atoms"])
-        pressure = averages["pressure"]
-        loss = (loss_weights["stiffness"] * jnp.mean((constants - aux["targets"]) ** 2)
-                + loss_weights["pressure"] * (pressure - aux["target_pressure"]) ** 2)
-        return loss, {"elastic": constants, "pressure": pressure}
-
-    return loss_fn
-
-
 def fastest(fn, repeats):
     """(fastest wall seconds, fastest CPU seconds of this process, first-call seconds) of fn()."""
     t = time.perf_counter()
@@ -109,7 +85,7 @@ def fastest(fn, repeats):
     return wall, cpu, compile_s
 
 
-def measure(label, config, n_frames, repeats, hexagonal):
+def measure(label, config, n_frames, repeats):
     settings = config["exp_training"]
     md = settings["md"]
     potential = make_dimenet(config["model"])
@@ -119,12 +95,11 @@ def measure(label, config, n_frames, repeats, hexagonal):
     run = dict(kT=kT, dt=float(md["dt_ps"]), friction=float(md["friction_per_ps"]))
     _, _, interval = protocol(md)
     # Frames: thermal displacements of the lattice (0.008 nm rms, Ti near 323 K) and Maxwell-Boltzmann
-    # momenta; the graph capacity is the MD rule's (largest neighbour count + 20 % + 2).
+    # momenta.
     rng = np.random.default_rng(0)
     noise = THERMAL_RMS * rng.standard_normal((n_frames,) + point.positions.shape)
     positions = jnp.asarray(point.positions[None] + noise)
-    capacity = default_capacity_for(max(max_neighbor_count(r, point.box, potential.cutoff)
-                                        for r in np.asarray(positions)))
+    capacity = default_capacity_for(max_neighbor_count(positions, point.box, potential.cutoff))
     n_images = image_range(point.box, potential.cutoff)
     kinetic_trace = jnp.asarray(rng.chisquare(3 * len(point.positions), n_frames) * kT)
     # MD step time: one frame's worth of steps per jitted chunk (as the trainer), after a compile call. A
@@ -144,28 +119,27 @@ def measure(label, config, n_frames, repeats, hexagonal):
     md_capacity = int(md_state[0].capacity)
     data = {"positions": positions, "kinetic_trace": kinetic_trace,
             "box": jnp.broadcast_to(jnp.asarray(point.box), (n_frames, 3, 3))}
-    aux = {"volume": jnp.abs(jnp.linalg.det(jnp.asarray(point.box))), "kT": jnp.asarray(kT),
-           "n_atoms": jnp.asarray(float(len(point.positions))), "targets": jnp.asarray(point.targets),
-           "target_pressure": jnp.asarray(point.target_pressure)}
+    aux = statepoint_aux(point)
     chunk = int(settings.get("chunk_frames", 8))
-    energy_fn = lambda p, f: frame_energy(potential, p, f, capacity, n_images)  # noqa: E731
-    variants = {"full C_B (exp.py)": (frame_observables, make_statepoint_loss(settings["loss_weights"]))}
-    if hexagonal:
-        variants["5 directions"] = (hexagonal_frame_observables, make_hexagonal_loss(settings["loss_weights"]))
+    loss_fn = make_statepoint_loss(settings["loss_weights"])
+    variants = {"frame capacity (trainer)": frames_capacity(positions, point.box, potential.cutoff),
+                "MD capacity": capacity}
     rows = {}
-    for name, (observables_fn, loss_fn) in variants.items():
-        frame_fn = lambda p, f, fn=observables_fn: fn(potential, p, f, capacity, n_images)  # noqa: E731
+    for name, frame_capacity in variants.items():
+        energy_fn = lambda p, f, k=frame_capacity: frame_energy(potential, p, f, k, n_images)  # noqa: E731
+        frame_fn = lambda p, f, k=frame_capacity: frame_observables(potential, p, f, k, n_images)  # noqa: E731
         value_and_grad = make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=chunk)
         forward = jax.jit(jax.vmap(lambda p, f: (frame_fn(p, f), energy_fn(p, f)), in_axes=(None, 0)))
         forward_chunks = lambda: [forward(params, jax.tree.map(lambda x: x[s:s + chunk], data))  # noqa: E731
                                   for s in range(0, n_frames, chunk)]
         forward_s, forward_cpu, forward_compile_s = fastest(forward_chunks, repeats)
         grad_s, grad_cpu, grad_compile_s = fastest(lambda: value_and_grad(params, data, None, kT, aux).grad, repeats)
-        print(f"[{label}] {name}: forward {forward_s:.1f} s, value_and_grad {grad_s:.1f} s for {n_frames} frames",
-              file=sys.stderr, flush=True)
-        rows[name] = {"born": forward_s / n_frames, "born_cpu": forward_cpu / n_frames, "gradient": grad_s / n_frames,
-                      "gradient_cpu": grad_cpu / n_frames, "compile": forward_compile_s + grad_compile_s}
-    return {"label": label, "parameters": parameter_count(params), "capacity": capacity, "chunk": chunk,
+        print(f"[{label}] {name} {frame_capacity}: forward {forward_s:.1f} s, value_and_grad {grad_s:.1f} s for "
+              f"{n_frames} frames", file=sys.stderr, flush=True)
+        rows[f"{name}: {frame_capacity}"] = {
+            "born": forward_s / n_frames, "born_cpu": forward_cpu / n_frames, "gradient": grad_s / n_frames,
+            "gradient_cpu": grad_cpu / n_frames, "compile": forward_compile_s + grad_compile_s}
+    return {"label": label, "parameters": parameter_count(params), "chunk": chunk,
             "n_frames": n_frames, "md_step": md_chunk_s / interval, "md_step_cpu": md_chunk_cpu / interval,
             "md_compile": md_compile_s, "md_capacity": md_capacity, "interval": interval, "rows": rows,
             "protocol": protocol(md), "dt_fs": 1e3 * float(md["dt_ps"])}
@@ -177,7 +151,6 @@ def main():
     parser.add_argument("--models", nargs="+", default=["paper", "default"], choices=["paper", "default"])
     parser.add_argument("--frames", type=int, help="frames per timed update (default: 2 chunks; 1 chunk if --quick)")
     parser.add_argument("--repeats", type=int, help="timed calls after the compile call (default 3; 1 if --quick)")
-    parser.add_argument("--no-hexagonal", dest="hexagonal", action="store_false")
     args = parser.parse_args()
     repeats = args.repeats or (1 if args.quick else 3)
     configs = {"paper": ("paper-size model, config/paper.yaml protocol", load_config("paper.yaml")),
@@ -187,20 +160,20 @@ def main():
         label, config = configs[name]
         chunk = int(config["exp_training"].get("chunk_frames", 8))
         n_frames = args.frames or (chunk if args.quick else 2 * chunk)
-        results.append(measure(label, config, n_frames, repeats, args.hexagonal))
+        results.append(measure(label, config, n_frames, repeats))
 
     print(f"# DiffTRe update vs trajectory, 150-atom hcp at {TEMPERATURE:.0f} K; jax {jax.__version__}, "
           f"{os.cpu_count()} cores, load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
     for r in results:
         steps, frames, interval = r["protocol"]
-        print(f"## {r['label']}: {r['parameters']} parameters, graph capacity {r['capacity']}, "
+        print(f"## {r['label']}: {r['parameters']} parameters, "
               f"{r['n_frames']} frames timed in chunks of {r['chunk']}\n")
         print(f"MD step {1e3 * r['md_step']:.1f} ms wall, {1e3 * r['md_step_cpu']:.1f} ms CPU (dt {r['dt_fs']:g} fs; "
               f"first chunk incl. compile {r['md_compile']:.0f} s; capacity at the end {r['md_capacity']}). "
               f"Protocol: {steps} MD steps and {frames} frames per trajectory "
               f"({steps / frames:.0f} steps per frame).\n")
         print("Per frame: wall s (CPU s). Per update: wall, from the per-frame wall times.\n")
-        print("| observables | Born per frame | gradient per frame (forward + backward) | backward / Born "
+        print("| graph capacity of the frames | Born per frame | gradient per frame (forward + backward) | backward / Born "
               "| MD per update s | gradient per update s | gradient / MD | target < 0.5 |")
         print("|---|---:|---:|---:|---:|---:|---:|---|")
         md_total = steps * r["md_step"]

@@ -86,3 +86,34 @@ def test_table_writers_read_property_files(tmp_path):
 def test_deviations_refuse_temperatures_without_experiment():
     with pytest.raises(ValueError, match="not rows of the experimental table"):
         tables.experimental_moduli([300.0])
+
+
+def hcp_constants(temperatures, shift_gpa):
+    """hcp property arrays: experimental C_ij plus ``shift_gpa``, pressure 1 GPa, errors 0.5 GPa."""
+    rows = load_hcp_experiment().set_index("temperature_K").loc[temperatures]
+    result = {"temperature_K": np.asarray(temperatures, float),
+              "pressure": np.ones(len(temperatures)) * GPA, "pressure_err": np.full(len(temperatures), 0.5 * GPA)}
+    for name in tables.HCP_CONSTANTS:
+        result[name] = (rows[f"{name}_GPa"].to_numpy() + shift_gpa) * GPA
+        result[f"{name}_err"] = np.full(len(temperatures), 0.5 * GPA)
+    return result
+
+
+def test_exp_targets_rows_models_then_experiment_with_deviations_in_gpa():
+    metrics = {"dft_pretrained": {"energy_rmse": 3.0, "force_rmse": 80.0},
+               "fused": {"energy_rmse": 4.0, "force_rmse": 90.0}}
+    frame = tables.exp_targets({"dft_pretrained": hcp_constants([23.0, 323.0], -10.0),
+                                "fused": hcp_constants([323.0, 923.0], 2.0)},
+                               metrics, LABELS, {"fused": [323, 923]})
+    assert list(frame.columns) == tables.EXP_TARGET_COLUMNS
+    assert list(frame["kind"]) == ["model"] * 4 + ["experiment"] * 3
+    assert list(frame["temperature_K"][4:]) == [23.0, 323.0, 923.0]  # every simulated temperature, once
+    assert list(frame["trained_at"][:4]) == [False, False, True, True]
+    np.testing.assert_allclose(frame["C44_dev_GPa"][:4], [-10.0, -10.0, 2.0, 2.0])
+    np.testing.assert_allclose(frame["pressure_GPa"][:4], 1.0)
+    np.testing.assert_allclose(frame["C11_err_GPa"][:4], 0.5)
+    experiment_323 = load_hcp_experiment().set_index("temperature_K").loc[323.0]
+    assert frame["C11_GPa"][5] == pytest.approx(experiment_323["C11_GPa"])
+    assert frame["C11_GPa"][2] == pytest.approx(experiment_323["C11_GPa"] + 2.0)
+    assert list(frame["force_rmse_meV_per_angstrom"][:4]) == [80.0, 80.0, 90.0, 90.0]
+    assert frame["C11_err_GPa"][4:].isna().all() and (frame["pressure_GPa"][4:] == 0).all()

@@ -52,6 +52,11 @@ def initial_model(wildcards):
     return f"results/models/{config['models'][wildcards.model]['init']}/model.npz"
 
 
+def training_temperatures():
+    """{model: its EXP training temperatures (K)}, empty for models without EXP training."""
+    return {name: entry.get("temperatures_K", []) for name, entry in config["models"].items()}
+
+
 def model_entry(wildcards):
     return config["models"][wildcards.model]
 

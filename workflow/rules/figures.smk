@@ -116,6 +116,24 @@ rule table2:
         "../scripts/table2.py"
 
 
+rule exp_targets:
+    input:
+        hcp=property_files("hcp_elastic", "exp_targets"),
+        metrics=expand("results/evaluation/{model}/dft_errors.json", model=figure_models("exp_targets")),
+    output:
+        table=report("results/tables/exp_targets.csv", caption="../report/exp_targets.rst", category="Tables"),
+    log:
+        "logs/exp_targets.log",
+    params:
+        models=figure_models("exp_targets"),
+        labels=model_labels(),
+        training_temperatures=training_temperatures(),
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/exp_targets.py"
+
+
 rule paper_comparison:
     input:
         table1="results/tables/table1.csv",

@@ -21,7 +21,7 @@ import numpy as np
 
 from tifusion.data.experiment import experimental_cell
 from tifusion.graph import image_range
-from tifusion.md.state import default_capacity_for, kinetic_temperature, max_neighbor_count
+from tifusion.md.state import frames_capacity, kinetic_temperature
 from tifusion.observables.elasticity import (born_terms_batch, cubic_constants, hexagonal_constants, pressure,
                                              stress_fluctuation, voigt_moduli, voigt_moduli_of_tensor)
 from tifusion.observables.statistics import block_average, block_estimate
@@ -38,39 +38,29 @@ CUBIC_CONSTANTS = ("C11", "C12", "C44")
 MODULI = ("K", "G", "nu")
 
 
-def born_terms_of_frames(potential, params, positions, box, capacity=None, batch_size=8):
-    """(sigma_B [F, 3, 3], C_B [F, 3, 3, 3, 3], capacity) of frames [F, N, 3] in one fixed ``box``.
+def born_terms_of_frames(potential, params, positions, box, batch_size=8):
+    """(sigma_B [F, 3, 3], C_B [F, 3, 3, 3, 3]) of frames [F, N, 3] in one fixed ``box``.
 
-    Each frame gets its own graph with at least ``capacity`` slots (and at least what fits the
-    first frame); it grows until no graph overflows, so truncated graphs are never used.
+    Each frame gets its own graph, with the slots every frame needs (:func:`frames_capacity`):
+    never truncated, and no padding the frames do not use.
     """
     positions = jnp.asarray(positions)
     box = jnp.asarray(box, dtype=positions.dtype)
     n_images = image_range(np.asarray(box), potential.cutoff)
-    count = max_neighbor_count(positions[0], box, potential.cutoff)
-    if capacity is None or capacity < count:
-        capacity = default_capacity_for(count)
-    while True:
-        sigma, born, lost = born_terms_batch(potential, params, positions, box, capacity, n_images, batch_size)
-        if not bool(jnp.any(lost)):
-            return np.asarray(sigma), np.asarray(born), capacity
-        count = max(max_neighbor_count(positions[i], box, potential.cutoff) for i in np.flatnonzero(lost))
-        log.info("Born terms: %d frames had more than %d neighbours (up to %d); recomputing",
-                 int(jnp.sum(lost)), capacity, count)
-        capacity = default_capacity_for(count)
+    capacity = frames_capacity(positions, box, potential.cutoff)
+    sigma, born, lost = born_terms_batch(potential, params, positions, box, capacity, n_images, batch_size)
+    if bool(jnp.any(lost)):
+        raise RuntimeError(f"Born terms: {int(jnp.sum(lost))} frames have more neighbours than the {capacity} slots "
+                           "counted for them (a bug: the count and the graphs disagree)")
+    return np.asarray(sigma), np.asarray(born)
 
 
-def stress_fluctuation_frames(potential, params, box, capacity=None, batch_size=8):
-    """``Stage.keep`` of a production run: Born terms, pressure and kinetic temperature per frame.
-
-    ``capacity``: initial neighbour slots of the per-frame graphs (e.g. the MD run's).
-    """
+def stress_fluctuation_frames(potential, params, box, batch_size=8):
+    """``Stage.keep`` of a production run: Born terms, pressure and kinetic temperature per frame."""
     volume = abs(float(np.linalg.det(np.asarray(box))))
-    capacity = [capacity]  # carried between segments: one compiled shape
 
     def keep(frames):
-        sigma, born, capacity[0] = born_terms_of_frames(potential, params, frames.positions, box, capacity[0],
-                                                        batch_size)
+        sigma, born = born_terms_of_frames(potential, params, frames.positions, box, batch_size)
         n_atoms = frames.positions.shape[1]
         return {"sigma": sigma, "born": born, "pressure": pressure(frames.virial, frames.kinetic, volume),
                 "temperature": kinetic_temperature(frames.kinetic, n_atoms)}
@@ -125,7 +115,7 @@ def nvt_elastic(potential, params, state, temperature_K, protocol, readout, chec
     stages = [
         Stage("nvt_equilibration", "nvt", stage_steps(protocol, "equilibration_ps", interval), interval, md),
         Stage("nvt_production", "nvt", n_production, interval, md,
-              stress_fluctuation_frames(potential, params, box, int(state.capacity))),
+              stress_fluctuation_frames(potential, params, box)),
     ]
     state, kept = run_stages(potential, params, state, stages, checkpoint, segment_steps(protocol), label)
     volume = abs(float(np.linalg.det(box)))

@@ -1,4 +1,5 @@
-"""Table 2 (bcc elastic constants at 1273 K) and the comparison of a run's headline numbers with the paper.
+"""Table 2 (bcc elastic constants at 1273 K), the EXP training targets per model, and the comparison of a run's
+headline numbers with the paper.
 
 Inputs are the property files of :mod:`tifusion.properties.elastic` and
 :mod:`tifusion.properties.lattice` (internal units) and Table 1 of the DFT evaluation (meV
@@ -27,6 +28,11 @@ TABLE2_COLUMNS = ["source", "kind", "temperature_K"] + [f"{name}_{kind}" for nam
                                                          for kind in ("GPa", "err_GPa")] + ["reference"]
 TABLE1_QUANTITIES = ("energy_rmse", "energy_mae", "energy_rmse_shift_corrected", "energy_mae_shift_corrected",
                      "force_rmse", "force_mae", "virial_rmse", "virial_mae")
+HCP_CONSTANTS = ("C11", "C33", "C44", "C12", "C13")
+EXP_TARGET_COLUMNS = (["source", "kind", "model", "temperature_K", "trained_at"]
+                      + [f"{name}_{kind}" for name in HCP_CONSTANTS + ("pressure",) for kind in ("GPa", "err_GPa")]
+                      + [f"{name}_dev_GPa" for name in HCP_CONSTANTS] + ["energy_rmse_meV_per_atom",
+                                                                          "force_rmse_meV_per_angstrom"])
 MODULI = {"K": "bulk_modulus", "G": "shear_modulus", "nu": "poisson_ratio"}
 COMPARISON_COLUMNS = ["quantity", "model", "label", "paper_model", "this_run", "paper", "unit", "where", "definition"]
 
@@ -56,6 +62,43 @@ def table2(bcc_by_model, labels, experiment=None):
             row[f"{constant}_err_GPa"] = np.nan
         rows.append(row)
     return pd.DataFrame(rows, columns=TABLE2_COLUMNS)
+
+
+def exp_targets(hcp_by_model, dft_metrics, labels, training_temperatures, table=None):
+    """The EXP trainer's targets per model: hcp C_ij and pressure (with block errors) against experiment.
+
+    One row per (model, temperature of its hcp_elastic run), then the experimental rows at those
+    temperatures (target pressure 0). ``<C>_dev_GPa`` is model minus experiment; ``trained_at``
+    marks the model's EXP training temperatures (``training_temperatures`` {model: [K]});
+    ``dft_metrics`` {model: the metrics of its DFT evaluation} gives the energy and force test
+    RMSE (Table 1) on every row of the model.
+    """
+    table = load_hcp_experiment() if table is None else table
+    temperatures = sorted({float(t) for result in hcp_by_model.values() for t in result["temperature_K"]})
+    experiment = _rows(table, temperatures)
+    rows = []
+    for name, result in hcp_by_model.items():
+        trained = {float(t) for t in training_temperatures.get(name, ())}
+        for i, temperature in enumerate(result["temperature_K"]):
+            temperature = float(temperature)
+            row = {"source": labels.get(name, name), "kind": "model", "model": name, "temperature_K": temperature,
+                   "trained_at": temperature in trained,
+                   "energy_rmse_meV_per_atom": float(dft_metrics[name]["energy_rmse"]),
+                   "force_rmse_meV_per_angstrom": float(dft_metrics[name]["force_rmse"])}
+            for constant in HCP_CONSTANTS + ("pressure",):
+                row[f"{constant}_GPa"] = float(result[constant][i]) / GPA
+                row[f"{constant}_err_GPa"] = float(result[f"{constant}_err"][i]) / GPA
+            for constant in HCP_CONSTANTS:
+                row[f"{constant}_dev_GPa"] = row[f"{constant}_GPa"] - float(experiment.loc[temperature,
+                                                                                         f"{constant}_GPa"])
+            rows.append(row)
+    for temperature in temperatures:
+        row = {"source": "experiment", "kind": "experiment", "model": "", "temperature_K": temperature,
+               "trained_at": False, "pressure_GPa": 0.0}
+        for constant in HCP_CONSTANTS:
+            row[f"{constant}_GPa"] = float(experiment.loc[temperature, f"{constant}_GPa"])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=EXP_TARGET_COLUMNS)
 
 
 def experimental_moduli(temperatures, table=None):
@@ -155,6 +198,17 @@ def write_table2(bcc_paths, labels, table_path):
 
     frame = table2({name: read_npz(path) for name, path in bcc_paths.items()}, labels)
     write_csv(table_path, frame, provenance({"inputs": bcc_paths, "units": "GPa"}, None))
+
+
+def write_exp_targets(hcp_paths, metrics_paths, labels, training_temperatures, table_path):
+    """The ``exp_targets`` rule: hcp C_ij and pressure per model and temperature against experiment."""
+    from tifusion.io import provenance, read_json, write_csv
+
+    metrics = {name: read_json(path)["metrics"] for name, path in metrics_paths.items()}
+    frame = exp_targets({name: read_npz(path) for name, path in hcp_paths.items()}, metrics, labels,
+                        training_temperatures)
+    write_csv(table_path, frame, provenance({"inputs": {"hcp": hcp_paths, "dft_errors": metrics_paths},
+                                             "units": "GPa, meV/atom, meV/Angstrom"}, None))
 
 
 def write_paper_comparison(paper_models, labels, table_path, table1_path=None, bcc_paths=None, hcp_paths=None,

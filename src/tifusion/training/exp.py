@@ -23,9 +23,9 @@ import optax
 
 from tifusion import units
 from tifusion.data.experiment import elastic_targets, experimental_cell, load_hcp_experiment
-from tifusion.graph import build_graph, image_range
+from tifusion.graph import build_graph, image_range, overflowed
 from tifusion.md.nvt import run_nvt
-from tifusion.md.state import init_state
+from tifusion.md.state import frames_capacity, init_state
 from tifusion.observables.elasticity import hexagonal_born_terms, hexagonal_constants_from_averages
 from tifusion.observables.statistics import block_estimate
 from tifusion.potential import energy
@@ -62,12 +62,14 @@ def frame_observables(potential, params, frame, capacity, n_images):
 
     Only the 5 strain directions the hexagonal constants need are differentiated (equal to the
     full tensor's readout, 5/6 of its cost); the pressure's kinetic part is from the frame's momenta.
+    A graph that overflowed ``capacity`` makes the pressure, hence the loss, NaN (never silently wrong).
     """
     box = frame["box"]
     graph = build_graph(frame["positions"], box, potential.cutoff, capacity, n_images)
     sigma, born_hexagonal = hexagonal_born_terms(potential, params, frame["positions"], box, graph)
     volume = jnp.abs(jnp.linalg.det(box))
     pressure = frame["kinetic_trace"] / (3 * volume) - jnp.trace(sigma) / 3
+    pressure = jnp.where(overflowed(graph), jnp.nan, pressure)
     return {"sigma": sigma, "sigma_sigma": jnp.einsum("ij,kl->ijkl", sigma, sigma), "born_hexagonal": born_hexagonal,
             "pressure": pressure}
 
@@ -128,17 +130,21 @@ def make_exp_trainer(potential, statepoints, settings, seed):
     ess_fraction = float(settings.get("ess_fraction", 1.0))
     chunk = int(settings.get("chunk_frames", 8))
     loss_fn = make_statepoint_loss(settings["loss_weights"])
-    reweighting_cache = {}
-    trajectories = {}  # state point index -> (frames, reference energies); in memory only
+    compiled_cache = {}
+    trajectories = {}  # state point index -> (frames, reference energies, capacity); in memory only
 
-    def reweighting(capacity, n_images):
+    def compiled(capacity, n_images):
+        """(DiffTRe loss and gradient, energies of frames) for one graph shape, compiled once each."""
         key = (capacity, n_images)
-        if key not in reweighting_cache:
-            reweighting_cache[key] = make_reweighting(
-                lambda p, f: frame_observables(potential, p, f, capacity, n_images),
-                lambda p, f: frame_energy(potential, p, f, capacity, n_images),
-                loss_fn, chunk_size=chunk)
-        return reweighting_cache[key]
+        if key not in compiled_cache:
+            def energy_fn(p, f):
+                return frame_energy(potential, p, f, capacity, n_images)
+
+            compiled_cache[key] = (
+                make_reweighting(lambda p, f: frame_observables(potential, p, f, capacity, n_images), energy_fn,
+                                 loss_fn, chunk_size=chunk),
+                jax.jit(jax.vmap(energy_fn, in_axes=(None, 0))))
+        return compiled_cache[key]
 
     def init(params):
         md_states = []
@@ -151,47 +157,40 @@ def make_exp_trainer(potential, statepoints, settings, seed):
             md_states.append(state)
         return {"opt_state": optimizer.init(params), "md_states": md_states}
 
-    def sample(params, i, md_state):
+    def new_trajectory(params, state, i):
+        """Frames of state point ``i`` from its last MD state (which ``state`` then holds), and their capacity."""
         point = statepoints[i]
         kT = units.kT(point.temperature_K)
+        md_state = state["md_states"][i]
         if steps["equilibration"]:
             md_state, _ = run_nvt(potential, params, md_state, steps["equilibration"], steps["equilibration"], kT=kT,
                                   dt=md["dt_ps"], friction=md["friction_per_ps"])
         md_state, frames = run_nvt(potential, params, md_state, steps["production"], steps["frame_interval"], kT=kT,
                                    dt=md["dt_ps"], friction=md["friction_per_ps"])
+        state["md_states"][i] = md_state
         data = {"positions": frames.positions, "kinetic_trace": jnp.trace(frames.kinetic, axis1=1, axis2=2),
                 "box": frames.box}
-        return md_state, data
-
-    def statepoint_aux(point):
-        return {"volume": jnp.abs(jnp.linalg.det(jnp.asarray(point.box))),
-                "kT": jnp.asarray(units.kT(point.temperature_K)), "n_atoms": jnp.asarray(float(len(point.positions))),
-                "targets": jnp.asarray(point.targets),
-                "target_pressure": jnp.asarray(point.target_pressure)}
+        return data, frames_capacity(frames.positions, point.box, potential.cutoff)
 
     def update(params, state, i):
         point = statepoints[i]
         kT = units.kT(point.temperature_K)
-        md_state = state["md_states"][i]
-        capacity, n_images = int(md_state.capacity), image_range(point.box, potential.cutoff)
-        aux = statepoint_aux(point)
+        n_images = image_range(point.box, potential.cutoff)
         started = time.perf_counter()
         reuse = i in trajectories and ess_fraction < 1.0
         if reuse:
-            frames, reference = trajectories[i]
-            energies = jax.vmap(lambda f: frame_energy(potential, params, f, capacity, n_images))(frames)
-            n_frames = len(reference)
+            frames, reference, capacity = trajectories[i]
+            energies = compiled(capacity, n_images)[1](params, frames)
             n_eff = float(effective_sample_size(reweighting_weights(energies, reference, kT)))
-            reuse = n_eff >= ess_fraction * n_frames
+            reuse = n_eff >= ess_fraction * len(reference)
         if not reuse:
-            md_state, frames = sample(params, i, md_state)
-            state["md_states"][i] = md_state
-            capacity = int(md_state.capacity)  # may have grown during the run
+            frames, capacity = new_trajectory(params, state, i)
             reference = None
         sampled = time.perf_counter()
-        result = reweighting(capacity, n_images)(params, frames, reference, kT, aux)
+        aux = statepoint_aux(point)
+        result = compiled(capacity, n_images)[0](params, frames, reference, kT, aux)
         if reference is None:
-            trajectories[i] = (frames, result.energies)
+            trajectories[i] = (frames, result.energies, capacity)
         updates, state["opt_state"] = optimizer.update(result.grad, state["opt_state"], params)
         params = optax.apply_updates(params, updates)
         metrics = _statepoint_metrics(point, result, aux, new_trajectory=not reuse, seconds_md=sampled - started,
@@ -207,13 +206,11 @@ def make_exp_trainer(potential, statepoints, settings, seed):
         rows = []
         for i, point in enumerate(statepoints):
             started = time.perf_counter()
-            md_state, frames = sample(params, i, state["md_states"][i])
-            state["md_states"][i] = md_state
+            frames, capacity = new_trajectory(params, state, i)
             sampled = time.perf_counter()
-            n_images = image_range(point.box, potential.cutoff)
             aux = statepoint_aux(point)
-            result = reweighting(int(md_state.capacity), n_images)(params, frames, None,
-                                                                   units.kT(point.temperature_K), aux, with_grad=False)
+            result = compiled(capacity, image_range(point.box, potential.cutoff))[0](
+                params, frames, None, units.kT(point.temperature_K), aux, with_grad=False)
             rows.append(_statepoint_metrics(point, result, aux, new_trajectory=True, seconds_md=sampled - started,
                                             seconds_gradient=0.0))
             _log_statepoint("EXP score", rows[-1])
@@ -230,6 +227,13 @@ def make_exp_trainer(potential, statepoints, settings, seed):
         return params, state, {"exp_loss": float(np.mean([r["loss"] for r in rows])), "statepoints": rows}
 
     return ExpTrainer(init, epoch, score, statepoints)
+
+
+def statepoint_aux(point):
+    """The constants of a state point's loss (internal units), as arrays for the compiled loss."""
+    return {"volume": jnp.abs(jnp.linalg.det(jnp.asarray(point.box))),
+            "kT": jnp.asarray(units.kT(point.temperature_K)), "n_atoms": jnp.asarray(float(len(point.positions))),
+            "targets": jnp.asarray(point.targets), "target_pressure": jnp.asarray(point.target_pressure)}
 
 
 def _statepoint_metrics(point, result, aux, **extra):
