@@ -21,6 +21,7 @@ import pandas as pd
 
 from tifusion.data.experiment import load_bcc_elastic, load_hcp_experiment, load_paper_reported_values
 from tifusion.observables.elasticity import voigt_moduli
+from tifusion.properties.elastic import HCP_CONSTANTS
 from tifusion.units import ANGSTROM, GPA
 
 BCC_CONSTANTS = ("C11", "C12", "C44")
@@ -28,7 +29,6 @@ TABLE2_COLUMNS = ["source", "kind", "temperature_K"] + [f"{name}_{kind}" for nam
                                                          for kind in ("GPa", "err_GPa")] + ["reference"]
 TABLE1_QUANTITIES = ("energy_rmse", "energy_mae", "energy_rmse_shift_corrected", "energy_mae_shift_corrected",
                      "force_rmse", "force_mae", "virial_rmse", "virial_mae")
-HCP_CONSTANTS = ("C11", "C33", "C44", "C12", "C13")
 EXP_TARGET_COLUMNS = (["source", "kind", "model", "temperature_K", "trained_at"]
                       + [f"{name}_{kind}" for name in HCP_CONSTANTS + ("pressure",) for kind in ("GPa", "err_GPa")]
                       + [f"{name}_dev_GPa" for name in HCP_CONSTANTS] + ["energy_rmse_meV_per_atom",
