@@ -8,11 +8,10 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-# glibc malloc settings inherited by every job: JAX's large buffers are kept and reused instead of being
-# returned to the OS and faulted back in (cpu_measurements.md; a lattice_temperature run 10 % faster).
-# Values already set in the environment win.
-for _name, _value in {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "33554432",
-                      "MALLOC_TRIM_THRESHOLD_": "68719476736", "MALLOC_TOP_PAD_": "536870912"}.items():
+from tifusion.malloc import MALLOC_SETTINGS
+
+# glibc malloc settings inherited by every job (tifusion/malloc.py); values already set in the environment win.
+for _name, _value in MALLOC_SETTINGS.items():
     os.environ.setdefault(_name, _value)
 
 

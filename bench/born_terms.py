@@ -49,6 +49,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tifusion.graph import build_graph, image_range  # noqa: E402
+from tifusion.malloc import MALLOC_SETTINGS  # noqa: E402
 from tifusion.md.state import default_capacity, frames_capacity  # noqa: E402
 from tifusion.model.dimenet import PAPER_HYPERPARAMETERS, make_dimenet  # noqa: E402
 from tifusion.observables.elasticity import (born_terms, born_terms_batch, hexagonal_born_terms,  # noqa: E402
@@ -146,15 +147,11 @@ def measure(name, potential, params, n_frames, batch_sizes, min_seconds):
     return name, (capacity, tight_capacity), rows, (mismatch, tight_mismatch)
 
 
-MALLOC_TUNING = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "33554432",
-                 "MALLOC_TRIM_THRESHOLD_": "68719476736", "MALLOC_TOP_PAD_": "536870912"}
-
-
 def main():
-    if any(os.environ.get(k) != v for k, v in MALLOC_TUNING.items()):
+    if any(os.environ.get(k) != v for k, v in MALLOC_SETTINGS.items()):
         # glibc malloc settings of cpu_measurements.md (as bench/model_speed.py): without them the call
         # after a large one (the batched rows) pays for page faults, which inflated the E+F reference.
-        os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC_TUNING})
+        os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC_SETTINGS})
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer frames and shorter timing")
     parser.add_argument("--float64", action="store_true", help="also the paper-size model in float64")

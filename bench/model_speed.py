@@ -48,12 +48,7 @@ import subprocess
 import sys
 import time
 
-MALLOC_TUNING = {
-    "MALLOC_ARENA_MAX": "1",
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "68719476736",
-    "MALLOC_TOP_PAD_": "536870912",
-}
+from tifusion.malloc import MALLOC_SETTINGS
 
 MODELS = {
     "paper": {"cutoff_nm": 0.5, "embed_size": 32, "out_embed_size": 64, "triplet_embed_size": 16,
@@ -237,7 +232,7 @@ def main():
 
     env = dict(os.environ)
     if not args.no_malloc_tuning:
-        env.update(MALLOC_TUNING)
+        env.update(MALLOC_SETTINGS)
     rows = []
     for name in args.models:
         command = [sys.executable, __file__, "--worker", name, "--capacity-margin", str(args.capacity_margin)]
