@@ -47,5 +47,6 @@ rule all:
         "results/figures/fig7.pdf",
         "results/tables/table2.csv",
         "results/tables/exp_targets.csv",
+        "results/tables/static_elastic.csv",
         "results/tables/paper_comparison.csv",
     default_target: True

@@ -134,6 +134,23 @@ rule exp_targets:
         "../scripts/exp_targets.py"
 
 
+rule static_elastic:
+    input:
+        models=expand("results/models/{model}/model.npz", model=figure_models("exp_targets")),
+    output:
+        table=report("results/tables/static_elastic.csv", caption="../report/static_elastic.rst", category="Tables"),
+    log:
+        "logs/static_elastic.log",
+    params:
+        models=figure_models("exp_targets"),
+        labels=model_labels(),
+        teacher=config["dataset"]["source"] == "embedded",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../scripts/static_elastic.py"
+
+
 rule paper_comparison:
     input:
         table1="results/tables/table1.csv",

@@ -1,5 +1,6 @@
-"""Table 2 (bcc elastic constants at 1273 K), the EXP training targets per model, and the comparison of a run's
-headline numbers with the paper.
+"""Table 2 (bcc elastic constants at 1273 K), the EXP training targets per model, the static (0 K) hcp elastic
+constants per model against the teacher and experiment, and the comparison of a run's headline numbers with the
+paper.
 
 Inputs are the property files of :mod:`tifusion.properties.elastic` and
 :mod:`tifusion.properties.lattice` (internal units) and Table 1 of the DFT evaluation (meV
@@ -16,6 +17,8 @@ Deviations from experiment (``paper_comparison``), over the temperatures the run
 - ``max_rel_dev_lattice_constants``: the larger of the mean relative deviations of a and c
   from NPT at zero pressure (the paper: below 0.1 % for the fused model).
 """
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -23,6 +26,8 @@ from tifusion.data.experiment import load_bcc_elastic, load_hcp_experiment, load
 from tifusion.observables.elasticity import voigt_moduli
 from tifusion.properties.elastic import HCP_CONSTANTS
 from tifusion.units import ANGSTROM, GPA
+
+log = logging.getLogger(__name__)
 
 BCC_CONSTANTS = ("C11", "C12", "C44")
 TABLE2_COLUMNS = ["source", "kind", "temperature_K"] + [f"{name}_{kind}" for name in BCC_CONSTANTS
@@ -33,6 +38,9 @@ EXP_TARGET_COLUMNS = (["source", "kind", "model", "temperature_K", "trained_at"]
                       + [f"{name}_{kind}" for name in HCP_CONSTANTS + ("pressure",) for kind in ("GPa", "err_GPa")]
                       + [f"{name}_dev_GPa" for name in HCP_CONSTANTS] + ["energy_rmse_meV_per_atom",
                                                                           "force_rmse_meV_per_angstrom"])
+STATIC_CONSTANTS = ("C11", "C12", "C13", "C33", "C44", "C66")
+STATIC_COLUMNS = (["source", "kind", "model", "a_angstrom", "c_angstrom", "c_over_a"]
+                  + [f"{name}_GPa" for name in STATIC_CONSTANTS] + ["note"])
 MODULI = {"K": "bulk_modulus", "G": "shear_modulus", "nu": "poisson_ratio"}
 COMPARISON_COLUMNS = ["quantity", "model", "label", "paper_model", "this_run", "paper", "unit", "where", "definition"]
 
@@ -209,6 +217,54 @@ def write_exp_targets(hcp_paths, metrics_paths, labels, training_temperatures, t
                         training_temperatures)
     write_csv(table_path, frame, provenance({"inputs": {"hcp": hcp_paths, "dft_errors": metrics_paths},
                                              "units": "GPa, meV/atom, meV/Angstrom"}, None))
+
+
+def static_elastic(zero_kelvin_by_model, labels, teacher=None, table=None):
+    """Static hcp per model (:func:`tifusion.properties.static.hcp_zero_kelvin`), the teacher's, experiment at 4 K.
+
+    ``teacher``: (label, zero-kelvin dict) of the potential that labelled the training data, or None
+    (DFT data). A model whose value is a string (why it has no relaxed hcp) gets NaNs and that note.
+    The experimental C66 is (C11 - C12) / 2.
+    """
+    def row(source, kind, model, values):
+        if isinstance(values, str):
+            return {"source": source, "kind": kind, "model": model, "note": values}
+        return {"source": source, "kind": kind, "model": model, "a_angstrom": values["a"] / ANGSTROM,
+                "c_angstrom": values["c"] / ANGSTROM, "c_over_a": values["c"] / values["a"],
+                **{f"{name}_GPa": float(values[name]) for name in STATIC_CONSTANTS}, "note": ""}
+
+    rows = [row(labels.get(name, name), "model", name, values) for name, values in zero_kelvin_by_model.items()]
+    if teacher is not None:
+        rows.append(row(teacher[0], "teacher", "", teacher[1]))
+    experiment = (load_hcp_experiment() if table is None else table).sort_values("temperature_K").iloc[0]
+    constants = {name: experiment[f"{name}_GPa"] for name in STATIC_CONSTANTS if name != "C66"}
+    rows.append(row(f"experiment {experiment['temperature_K']:g} K", "experiment", "",
+                    {"a": experiment["a_angstrom"] * ANGSTROM, "c": experiment["c_angstrom"] * ANGSTROM, **constants,
+                     "C66": (constants["C11"] - constants["C12"]) / 2}))
+    return pd.DataFrame(rows, columns=STATIC_COLUMNS)
+
+
+def write_static_elastic(model_paths, labels, table_path, teacher=False):
+    """The ``static_elastic`` rule: relaxed-ion 0 K hcp constants of each model file (and the teacher EAM)."""
+    from tifusion.io import provenance, write_csv
+    from tifusion.model.io import load_model
+    from tifusion.properties.static import hcp_zero_kelvin
+    from tifusion.reference.eam import zhou2004_ti
+
+    experiment = load_hcp_experiment().sort_values("temperature_K").iloc[0]
+    guess = (experiment["a_angstrom"] * ANGSTROM, experiment["c_angstrom"] * ANGSTROM)
+    zero_kelvin = {}
+    for name, path in model_paths.items():
+        potential, params, _, _ = load_model(path)
+        try:
+            zero_kelvin[name] = hcp_zero_kelvin(potential, params, *guess)
+        except (RuntimeError, ValueError) as err:  # no stable hcp near experiment: a result, not a crash
+            zero_kelvin[name] = str(err)
+            log.warning("static_elastic: %s (%s): %s", name, path, err)
+    reference = ("Zhou 2004 EAM (teacher)", hcp_zero_kelvin(zhou2004_ti(), None, *guess)) if teacher else None
+    frame = static_elastic(zero_kelvin, labels, reference)
+    write_csv(table_path, frame, provenance({"inputs": model_paths, "units": "Angstrom, GPa",
+                                             "method": "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K)"}, None))
 
 
 def write_paper_comparison(paper_models, labels, table_path, table1_path=None, bcc_paths=None, hcp_paths=None,
