@@ -245,8 +245,12 @@ def static_elastic(zero_kelvin_by_model, labels, teacher=None, table=None):
 
 
 def write_static_elastic(model_paths, labels, table_path, teacher=False):
-    """The ``static_elastic`` rule: relaxed-ion 0 K hcp constants of each model file (and the teacher EAM)."""
+    """The ``static_elastic`` rule: relaxed-ion 0 K hcp constants of each model file (and the teacher EAM).
+
+    Models are evaluated in float64 whatever their training dtype (see :func:`hcp_zero_kelvin`).
+    """
     from tifusion.io import provenance, write_csv
+    from tifusion.model.dimenet import make_dimenet
     from tifusion.model.io import load_model
     from tifusion.properties.static import hcp_zero_kelvin
     from tifusion.reference.eam import zhou2004_ti
@@ -255,7 +259,8 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
     guess = (experiment["a_angstrom"] * ANGSTROM, experiment["c_angstrom"] * ANGSTROM)
     zero_kelvin = {}
     for name, path in model_paths.items():
-        potential, params, _, _ = load_model(path)
+        _, params, hyperparameters, _ = load_model(path)
+        potential = make_dimenet(dict(hyperparameters, dtype="float64"))  # see hcp_zero_kelvin
         try:
             zero_kelvin[name] = hcp_zero_kelvin(potential, params, *guess)
         except (RuntimeError, ValueError) as err:  # no stable hcp near experiment: a result, not a crash
@@ -264,7 +269,7 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
     reference = ("Zhou 2004 EAM (teacher)", hcp_zero_kelvin(zhou2004_ti(), None, *guess)) if teacher else None
     frame = static_elastic(zero_kelvin, labels, reference)
     write_csv(table_path, frame, provenance({"inputs": model_paths, "units": "Angstrom, GPa",
-                                             "method": "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K)"}, None))
+                                             "method": "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K), models in float64"}, None))
 
 
 def write_paper_comparison(paper_models, labels, table_path, table1_path=None, bcc_paths=None, hcp_paths=None,
