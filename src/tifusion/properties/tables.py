@@ -219,6 +219,11 @@ def write_exp_targets(hcp_paths, metrics_paths, labels, training_temperatures, t
                                              "units": "GPa, meV/atom, meV/Angstrom"}, None))
 
 
+def lowest_temperature_experiment(table=None):
+    """The row of the experimental hcp table closest to 0 K (4 K)."""
+    return (load_hcp_experiment() if table is None else table).sort_values("temperature_K").iloc[0]
+
+
 def static_elastic(zero_kelvin_by_model, labels, teacher=None, table=None):
     """Static hcp per model (:func:`tifusion.properties.static.hcp_zero_kelvin`), the teacher's, experiment at 4 K.
 
@@ -236,7 +241,7 @@ def static_elastic(zero_kelvin_by_model, labels, teacher=None, table=None):
     rows = [row(labels.get(name, name), "model", name, values) for name, values in zero_kelvin_by_model.items()]
     if teacher is not None:
         rows.append(row(teacher[0], "teacher", "", teacher[1]))
-    experiment = (load_hcp_experiment() if table is None else table).sort_values("temperature_K").iloc[0]
+    experiment = lowest_temperature_experiment(table)
     constants = {name: experiment[f"{name}_GPa"] for name in STATIC_CONSTANTS if name != "C66"}
     rows.append(row(f"experiment {experiment['temperature_K']:g} K", "experiment", "",
                     {"a": experiment["a_angstrom"] * ANGSTROM, "c": experiment["c_angstrom"] * ANGSTROM, **constants,
@@ -255,7 +260,7 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
     from tifusion.properties.static import hcp_zero_kelvin
     from tifusion.reference.eam import zhou2004_ti
 
-    experiment = load_hcp_experiment().sort_values("temperature_K").iloc[0]
+    experiment = lowest_temperature_experiment()
     guess = (experiment["a_angstrom"] * ANGSTROM, experiment["c_angstrom"] * ANGSTROM)
     zero_kelvin = {}
     for name, path in model_paths.items():
@@ -268,8 +273,8 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
             log.warning("static_elastic: %s (%s): %s", name, path, err)
     reference = ("Zhou 2004 EAM (teacher)", hcp_zero_kelvin(zhou2004_ti(), None, *guess)) if teacher else None
     frame = static_elastic(zero_kelvin, labels, reference)
-    write_csv(table_path, frame, provenance({"inputs": model_paths, "units": "Angstrom, GPa",
-                                             "method": "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K), models in float64"}, None))
+    method = "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K), models in float64"
+    write_csv(table_path, frame, provenance({"inputs": model_paths, "units": "Angstrom, GPa", "method": method}, None))
 
 
 def write_paper_comparison(paper_models, labels, table_path, table1_path=None, bcc_paths=None, hcp_paths=None,
