@@ -250,15 +250,16 @@ def static_elastic(zero_kelvin_by_model, labels, teacher=None, table=None):
 
 
 def write_static_elastic(model_paths, labels, table_path, teacher=False):
-    """The ``static_elastic`` rule: relaxed-ion 0 K hcp constants of each model file (and the teacher EAM).
+    """The ``static_elastic`` rule: relaxed-ion 0 K hcp constants of each model file (and, if ``teacher``, of the
+    embedded dataset's teacher potential).
 
     Models are evaluated in float64 whatever their training dtype (see :func:`hcp_zero_kelvin`).
     """
     from tifusion.io import provenance, write_csv
     from tifusion.model.dimenet import make_dimenet
     from tifusion.model.io import load_model
+    from tifusion.data.embedded import TEACHER
     from tifusion.properties.static import hcp_zero_kelvin
-    from tifusion.reference.eam import zhou2004_ti
 
     experiment = lowest_temperature_experiment()
     guess = (experiment["a_angstrom"] * ANGSTROM, experiment["c_angstrom"] * ANGSTROM)
@@ -271,7 +272,7 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
         except (RuntimeError, ValueError) as err:  # no stable hcp near experiment: a result, not a crash
             zero_kelvin[name] = str(err)
             log.warning("static_elastic: %s (%s): %s", name, path, err)
-    reference = ("Zhou 2004 EAM (teacher)", hcp_zero_kelvin(zhou2004_ti(), None, *guess)) if teacher else None
+    reference = ("Zhou 2004 EAM (teacher)", hcp_zero_kelvin(TEACHER, None, *guess)) if teacher else None
     frame = static_elastic(zero_kelvin, labels, reference)
     method = "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K), models in float64"
     write_csv(table_path, frame, provenance({"inputs": model_paths, "units": "Angstrom, GPa", "method": method}, None))
