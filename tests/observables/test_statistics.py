@@ -1,7 +1,19 @@
 import numpy as np
 import pytest
+from scipy.signal import lfilter
 
-from tifusion.observables.statistics import block_average, block_estimate
+from tifusion.observables.statistics import (block_average, block_estimate, correlated_average,
+                                             integrated_autocorrelation_time)
+
+
+def ar1(phi, shape, rng):
+    """AR(1) series x_t = phi x_{t-1} + noise along axis 0, started in its stationary distribution.
+
+    Integrated autocorrelation time (1 + phi) / (1 - phi) frames, variance 1 / (1 - phi^2).
+    """
+    noise = rng.standard_normal(shape)
+    noise[0] /= np.sqrt(1 - phi**2)
+    return lfilter([1.0], [1.0, -phi], noise, axis=0)
 
 
 def test_block_average_of_independent_samples_gives_sigma_over_sqrt_n():
@@ -59,3 +71,39 @@ def test_block_averaging_refuses_bad_input():
         block_average(np.arange(5.0), n_blocks=10)
     with pytest.raises(ValueError, match="same number of frames"):
         block_estimate(lambda a, b: a.sum() + b.sum(), np.arange(20.0), np.arange(30.0))
+
+
+@pytest.mark.parametrize("phi", [0.0, 0.5, 0.9])
+def test_autocorrelation_time_of_ar1_series_is_one_plus_phi_over_one_minus_phi(phi):
+    x = ar1(phi, (200_000, 2), np.random.default_rng(3))
+    tau, resolved = integrated_autocorrelation_time(x)
+    np.testing.assert_allclose(tau, (1 + phi) / (1 - phi), rtol=0.05)
+    assert tau.shape == resolved.shape == (2,) and resolved.all()
+
+
+def test_correlated_average_error_is_the_scatter_of_the_mean():
+    """AR(1) tau = 19: the error is sqrt(19) times the naive one and matches the spread of means over repeats."""
+    phi, n, repeats = 0.9, 20_000, 200
+    x = ar1(phi, (n, repeats), np.random.default_rng(4))
+    means, errors, tau, resolved = correlated_average(x)
+    assert resolved.all()
+    np.testing.assert_allclose(np.sqrt(np.mean(errors**2)), np.std(means), rtol=0.15)
+    exact = np.sqrt((1 + phi) / (1 - phi) / (1 - phi**2) / n)
+    np.testing.assert_allclose(np.sqrt(np.mean(errors**2)), exact, rtol=0.05)
+
+
+def test_series_shorter_than_fifty_correlation_times_are_unresolved():
+    rng = np.random.default_rng(5)
+    tau, resolved = integrated_autocorrelation_time(ar1(0.99, (300, 50), rng))   # tau 199 frames
+    assert not resolved.any()
+    assert (tau < 199).all()   # underestimated: a lower bound, as the flag says
+    assert not integrated_autocorrelation_time(rng.standard_normal(30))[1]         # 30 < 50 frames
+    assert integrated_autocorrelation_time(rng.standard_normal(2000))[1]
+
+
+def test_constant_series_has_unit_autocorrelation_time_and_zero_error():
+    mean, error, tau, resolved = correlated_average(np.full((60, 3), 2.0))
+    np.testing.assert_array_equal(mean, 2.0)
+    np.testing.assert_array_equal(error, 0.0)
+    np.testing.assert_array_equal(tau, 1.0)
+    assert resolved.all()

@@ -29,6 +29,9 @@ def test_semiisotropic_npt_moves_c_over_a_from_experiment_to_the_eam_value(tmp_p
     with np.load(output) as data:
         np.testing.assert_array_equal(data["c_over_a"], result["c_over_a"])
         assert data["a_series"].shape == (1, 80) and data["time_ps"][-1] == pytest.approx(0.8)
+        # errors from each series' correlation time (ps); 80 frames cannot resolve the box's
+        assert data["c_tau_ps"].shape == data["c_resolved"].shape == (1,) and data["c_resolved"].dtype == bool
+        assert 0.01 <= data["c_tau_ps"][0] <= 0.8
     record = load_npz_metadata(output)
     assert record["config"] == PROTOCOL and record["seed"] == 0 and record["potential"] == EAM.name
     c_over_a, error = float(result["c_over_a"][0]), float(result["c_over_a_err"][0])

@@ -10,6 +10,11 @@ time are nearly independent, so the spread of the block results estimates the er
 - :func:`block_estimate`: any ensemble estimator, linear or not (e.g. the stress-fluctuation
   elastic constants): the estimate on all used frames, and std(block estimates, ddof=1) /
   sqrt(n_blocks) as its standard error.
+- :func:`correlated_average`: per-frame quantities whose correlation time may be comparable
+  to the series (an NPT box). Standard error sqrt(var tau / n) with the integrated
+  autocorrelation time tau of :func:`integrated_autocorrelation_time`, which also says whether
+  the series was long enough to measure tau at all. Blocks of fixed count cannot tell: five
+  blocks shorter than the correlation time give an error that is too small, silently.
 """
 import jax
 import numpy as np
@@ -51,3 +56,39 @@ def block_estimate(estimator, *series, n_blocks=DEFAULT_BLOCKS):
     stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *per_block)
     error = jax.tree_util.tree_map(lambda xs: xs.std(axis=0, ddof=1) / np.sqrt(n_blocks), stacked)
     return full, error
+
+
+def integrated_autocorrelation_time(x, window_factor=5.0, min_samples=50.0):
+    """(tau [...], resolved [...]): integrated autocorrelation time of ``x`` [n, ...] in frames.
+
+    tau = 1 + 2 sum_{t=1}^{M} rho(t), summed up to Sokal's self-consistent window, the first
+    M >= ``window_factor`` tau(M) (Sokal 1997; emcee's ``integrated_time``). ``resolved`` is
+    False unless that window exists and the series is ``min_samples`` tau long (emcee's 50): a
+    shorter series underestimates tau (an AR(1) series with tau = 199 gives ~40 from 300 frames),
+    so tau is then a lower bound and so is the error built from it. A constant series has tau = 1.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    deviation = flat - flat.mean(axis=0)
+    spectrum = np.fft.rfft(deviation, n=2 * n, axis=0)
+    autocovariance = np.fft.irfft(spectrum * np.conj(spectrum), n=2 * n, axis=0)[:n]
+    variance = autocovariance[0]
+    rho = autocovariance / np.where(variance > 0, variance, 1.0)
+    partial = 2.0 * np.cumsum(rho, axis=0) - 1.0                      # tau(M), M = 0 .. n-1
+    inside = np.arange(n)[:, None] >= window_factor * partial
+    window = np.where(inside.any(axis=0), np.argmax(inside, axis=0), n - 1)
+    tau = np.clip(partial[window, np.arange(flat.shape[1])], 1.0, n)
+    tau = np.where(variance > 0, tau, 1.0)
+    resolved = inside.any(axis=0) & (n >= min_samples * tau)
+    return tau.reshape(x.shape[1:]), resolved.reshape(x.shape[1:])
+
+
+def correlated_average(x, window_factor=5.0, min_samples=50.0):
+    """(mean, standard error, tau, resolved) of a per-frame series ``x`` [n, ...], elementwise.
+
+    error = sqrt(var(x) tau / n), tau and resolved from :func:`integrated_autocorrelation_time`.
+    """
+    x = np.asarray(x, dtype=float)
+    tau, resolved = integrated_autocorrelation_time(x, window_factor, min_samples)
+    return x.mean(axis=0), np.sqrt(x.var(axis=0) * tau / x.shape[0]), tau, resolved
