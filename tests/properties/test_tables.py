@@ -5,6 +5,7 @@ import pytest
 
 from tifusion.data.experiment import load_hcp_experiment
 from tifusion.io import save_npz
+from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.properties import tables
 from tifusion.units import ANGSTROM, GPA
 
@@ -93,7 +94,7 @@ def hcp_constants(temperatures, shift_gpa):
     rows = load_hcp_experiment().set_index("temperature_K").loc[temperatures]
     result = {"temperature_K": np.asarray(temperatures, float),
               "pressure": np.ones(len(temperatures)) * GPA, "pressure_err": np.full(len(temperatures), 0.5 * GPA)}
-    for name in tables.HCP_CONSTANTS:
+    for name in HEXAGONAL_CONSTANTS:
         result[name] = (rows[f"{name}_GPa"].to_numpy() + shift_gpa) * GPA
         result[f"{name}_err"] = np.full(len(temperatures), 0.5 * GPA)
     return result

@@ -29,6 +29,9 @@ ALL_VOIGT = (0, 1, 2, 3, 4, 5)
 # The strain directions the hexagonal readout (C11, C33, C44, C12, C13) needs: xx, yy, zz, yz, xz
 # (every entry :func:`hexagonal_constants` reads has its second index pair among them; xy only enters C66).
 HEXAGONAL_VOIGT = (0, 1, 2, 3, 4)
+# The independent constants of a hexagonal crystal in the order :func:`hexagonal_constants` returns them
+# (C66 = (C11 - C12) / 2); the order of the experimental targets, the EXP loss and the tables.
+HEXAGONAL_CONSTANTS = ("C11", "C33", "C44", "C12", "C13")
 
 
 def _symmetric_directions(dtype, voigt=ALL_VOIGT):

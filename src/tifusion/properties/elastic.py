@@ -22,8 +22,9 @@ import numpy as np
 from tifusion.data.experiment import experimental_cell
 from tifusion.graph import image_range
 from tifusion.md.state import frames_capacity, kinetic_temperature
-from tifusion.observables.elasticity import (born_terms_batch, cubic_constants, hexagonal_constants, pressure,
-                                             stress_fluctuation, voigt_moduli, voigt_moduli_of_tensor)
+from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, born_terms_batch, cubic_constants,
+                                             hexagonal_constants, pressure, stress_fluctuation, voigt_moduli,
+                                             voigt_moduli_of_tensor)
 from tifusion.observables.statistics import block_average, block_estimate
 from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, mean_box,
                                             npt_settings, nvt_settings, restart_in_box, run_property, run_stages,
@@ -33,7 +34,6 @@ from tifusion.units import GPA, kT
 
 log = logging.getLogger(__name__)
 
-HCP_CONSTANTS = ("C11", "C33", "C44", "C12", "C13")
 CUBIC_CONSTANTS = ("C11", "C12", "C44")
 MODULI = ("K", "G", "nu")
 
@@ -70,7 +70,7 @@ def stress_fluctuation_frames(potential, params, box, batch_size=8):
 
 def hexagonal_readout(c):
     """C11, C33, C44, C12, C13 (paper's averaging, c axis along z) and Voigt K, G, nu of a tensor."""
-    constants = dict(zip(HCP_CONSTANTS, hexagonal_constants(c)))
+    constants = dict(zip(HEXAGONAL_CONSTANTS, hexagonal_constants(c)))
     moduli = voigt_moduli(constants["C11"], constants["C12"], constants["C13"], constants["C33"], constants["C44"])
     return {**constants, **dict(zip(MODULI, moduli)), "tensor": c}
 
@@ -156,7 +156,7 @@ def hcp_elastic(potential, params, protocol, seed, checkpoint_dir=None):
         results.append(result)
         capacity = int(state.capacity)
         log.info("%s: C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f GPa, P %.2f GPa", label,
-                 *(float(result[name]) / GPA for name in HCP_CONSTANTS), float(result["pressure"]) / GPA)
+                 *(float(result[name]) / GPA for name in HEXAGONAL_CONSTANTS), float(result["pressure"]) / GPA)
     return {"temperature_K": np.asarray(protocol["temperatures_K"], dtype=float), **stack_results(results)}
 
 

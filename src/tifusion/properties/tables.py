@@ -24,7 +24,7 @@ import pandas as pd
 
 from tifusion.data.experiment import load_bcc_elastic, load_hcp_experiment, load_paper_reported_values
 from tifusion.observables.elasticity import voigt_moduli
-from tifusion.properties.elastic import HCP_CONSTANTS
+from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.units import ANGSTROM, GPA
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,8 @@ TABLE2_COLUMNS = ["source", "kind", "temperature_K"] + [f"{name}_{kind}" for nam
 TABLE1_QUANTITIES = ("energy_rmse", "energy_mae", "energy_rmse_shift_corrected", "energy_mae_shift_corrected",
                      "force_rmse", "force_mae", "virial_rmse", "virial_mae")
 EXP_TARGET_COLUMNS = (["source", "kind", "model", "temperature_K", "trained_at"]
-                      + [f"{name}_{kind}" for name in HCP_CONSTANTS + ("pressure",) for kind in ("GPa", "err_GPa")]
-                      + [f"{name}_dev_GPa" for name in HCP_CONSTANTS] + ["energy_rmse_meV_per_atom",
+                      + [f"{name}_{kind}" for name in HEXAGONAL_CONSTANTS + ("pressure",) for kind in ("GPa", "err_GPa")]
+                      + [f"{name}_dev_GPa" for name in HEXAGONAL_CONSTANTS] + ["energy_rmse_meV_per_atom",
                                                                           "force_rmse_meV_per_angstrom"])
 STATIC_CONSTANTS = ("C11", "C12", "C13", "C33", "C44", "C66")
 STATIC_COLUMNS = (["source", "kind", "model", "a_angstrom", "c_angstrom", "c_over_a"]
@@ -93,17 +93,17 @@ def exp_targets(hcp_by_model, dft_metrics, labels, training_temperatures, table=
                    "trained_at": temperature in trained,
                    "energy_rmse_meV_per_atom": float(dft_metrics[name]["energy_rmse"]),
                    "force_rmse_meV_per_angstrom": float(dft_metrics[name]["force_rmse"])}
-            for constant in HCP_CONSTANTS + ("pressure",):
+            for constant in HEXAGONAL_CONSTANTS + ("pressure",):
                 row[f"{constant}_GPa"] = float(result[constant][i]) / GPA
                 row[f"{constant}_err_GPa"] = float(result[f"{constant}_err"][i]) / GPA
-            for constant in HCP_CONSTANTS:
+            for constant in HEXAGONAL_CONSTANTS:
                 row[f"{constant}_dev_GPa"] = row[f"{constant}_GPa"] - float(experiment.loc[temperature,
                                                                                          f"{constant}_GPa"])
             rows.append(row)
     for temperature in temperatures:
         row = {"source": "experiment", "kind": "experiment", "model": "", "temperature_K": temperature,
                "trained_at": False, "pressure_GPa": 0.0}
-        for constant in HCP_CONSTANTS:
+        for constant in HEXAGONAL_CONSTANTS:
             row[f"{constant}_GPa"] = float(experiment.loc[temperature, f"{constant}_GPa"])
         rows.append(row)
     return pd.DataFrame(rows, columns=EXP_TARGET_COLUMNS)

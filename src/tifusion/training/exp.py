@@ -5,7 +5,9 @@ Each state point is hcp Ti at one temperature, simulated by NVT Langevin MD of t
 stiffness C_B and the instantaneous pressure; per state point, with reweighting weights w:
 
     C = <C_B> - (V/kT)(<sigma_B sigma_B> - <sigma_B><sigma_B>) + (N kT/V)(d_ik d_jl + d_il d_jk)
-    L = w_C mean_{C11,C33,C44,C12,C13} (C_m - C~_m)^2 + w_P (<P> - P~)^2
+    L = w_C mean_{C11,C33,C44,C12,C13} r_m (C_m - C~_m)^2 + w_P (<P> - P~)^2
+
+with relative weights r_m = 1 (the paper) unless ``loss_weights.constants`` sets them.
 
 One optimizer step per state point, in an order permuted per epoch from (seed, epoch), as
 the paper's code (sim_batch_size = 1). A state point gets a new trajectory whenever its
@@ -26,14 +28,13 @@ from tifusion.data.experiment import elastic_targets, experimental_cell, load_hc
 from tifusion.graph import build_graph, image_range, overflowed
 from tifusion.md.nvt import run_nvt
 from tifusion.md.state import frames_capacity, init_state
-from tifusion.observables.elasticity import hexagonal_born_terms, hexagonal_constants_from_averages
+from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, hexagonal_born_terms,
+                                             hexagonal_constants_from_averages)
 from tifusion.observables.statistics import block_estimate
 from tifusion.potential import energy
 from tifusion.training.difftre import effective_sample_size, make_reweighting, reweighting_weights
 
 log = logging.getLogger(__name__)
-
-ELASTIC_NAMES = ("C11", "C33", "C44", "C12", "C13")
 
 
 class StatePoint(NamedTuple):
@@ -52,7 +53,7 @@ def experimental_statepoints(temperatures_K, target_pressure_GPa=0.0, table=None
         positions, box = experimental_cell(temperature, table)
         targets = elastic_targets(temperature, table)
         points.append(StatePoint(float(temperature), np.asarray(positions), np.asarray(box),
-                                 np.array([targets[name] for name in ELASTIC_NAMES]),
+                                 np.array([targets[name] for name in HEXAGONAL_CONSTANTS]),
                                  float(target_pressure_GPa) * units.GPA))
     return points
 
@@ -87,9 +88,17 @@ def elastic_constants_from_averages(averages, aux):
 
 
 def make_statepoint_loss(loss_weights):
+    """Loss of one state point. ``loss_weights``: stiffness, pressure and optionally ``constants``, relative
+    weights of C11, C33, C44, C12, C13 inside the mean (missing ones 1, the paper's uniform mean)."""
+    relative = dict(loss_weights.get("constants") or {})
+    unknown = set(relative) - set(HEXAGONAL_CONSTANTS)
+    if unknown:
+        raise ValueError(f"exp_training.loss_weights.constants: {sorted(unknown)} are not among {HEXAGONAL_CONSTANTS}")
+    relative = jnp.asarray([float(relative.get(name, 1.0)) for name in HEXAGONAL_CONSTANTS])
+
     def loss_fn(averages, aux):
         constants, pressure = elastic_constants_from_averages(averages, aux)
-        loss = (loss_weights["stiffness"] * jnp.mean((constants - aux["targets"]) ** 2)
+        loss = (loss_weights["stiffness"] * jnp.mean(relative * (constants - aux["targets"]) ** 2)
                 + loss_weights["pressure"] * (pressure - aux["target_pressure"]) ** 2)
         return loss, {"elastic": constants, "pressure": pressure}
 
@@ -242,7 +251,7 @@ def _statepoint_metrics(point, result, aux, **extra):
                "n_frames": int(len(result.energies)), **extra,
                "pressure_GPa": float(result.predictions["pressure"]) / units.GPA,
                "pressure_err_GPa": float(errors[1]) / units.GPA}
-    for k, name in enumerate(ELASTIC_NAMES):
+    for k, name in enumerate(HEXAGONAL_CONSTANTS):
         metrics[f"{name}_GPa"] = float(result.predictions["elastic"][k]) / units.GPA
         metrics[f"{name}_err_GPa"] = float(errors[0][k]) / units.GPA
     return metrics

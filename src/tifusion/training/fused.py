@@ -20,9 +20,10 @@ import time
 
 import numpy as np
 
+from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint
 from tifusion.training.dft import make_dft_trainer, write_history
-from tifusion.training.exp import ELASTIC_NAMES, experimental_statepoints, make_exp_trainer
+from tifusion.training.exp import experimental_statepoints, make_exp_trainer
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def _exp_columns(exp_metrics):
     for sp in exp_metrics["statepoints"]:
         tag = f"{sp['temperature_K']:g}K"
         row[f"loss_{tag}"] = sp["loss"]
-        for name in ELASTIC_NAMES:
+        for name in HEXAGONAL_CONSTANTS:
             row[f"{name}_{tag}_GPa"] = sp[f"{name}_GPa"]
             row[f"{name}_{tag}_err_GPa"] = sp[f"{name}_err_GPa"]
         row[f"P_{tag}_GPa"] = sp["pressure_GPa"]

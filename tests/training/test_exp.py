@@ -1,0 +1,46 @@
+"""The EXP trainer's per-state-point loss: the paper's uniform mean over C11, C33, C44, C12, C13, and relative weights."""
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tifusion.training.exp import make_statepoint_loss
+from tifusion.units import GPA, kT
+
+WEIGHTS = {"stiffness": 1.0e-10, "pressure": 1.0e-9}
+TARGETS = jnp.array([160.9, 179.5, 46.2, 92.5, 69.1]) * GPA
+
+
+def averages_and_aux():
+    """Ensemble averages of a 150-atom state point with no stress fluctuations: C = <Born parts> + kinetic term."""
+    aux = {"volume": jnp.asarray(3.0), "kT": jnp.asarray(kT(323.0)), "n_atoms": jnp.asarray(150.0),
+           "targets": TARGETS, "target_pressure": jnp.asarray(0.0)}
+    averages = {"born_hexagonal": jnp.array([140.0, 210.0, 39.0, 85.0, 64.0]) * GPA,
+                "sigma_sigma": jnp.zeros((3, 3, 3, 3)), "sigma": jnp.zeros((3, 3)), "pressure": jnp.asarray(3.0 * GPA)}
+    return averages, aux
+
+
+def test_uniform_loss_is_the_mean_squared_deviation_plus_the_pressure_term():
+    averages, aux = averages_and_aux()
+    loss, predictions = make_statepoint_loss(WEIGHTS)(averages, aux)
+    constants = np.asarray(predictions["elastic"])
+    kinetic = 150.0 * kT(323.0) / 3.0   # N kT / V on the diagonal of C11, C33, C44 (d_ik d_jl + d_il d_jk)
+    np.testing.assert_allclose(constants, np.asarray(averages["born_hexagonal"]) + kinetic * np.array([2, 2, 1, 0, 0]),
+                               rtol=1e-6)
+    expected = 1e-10 * np.mean((constants - np.asarray(TARGETS)) ** 2) + 1e-9 * (3.0 * GPA) ** 2
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+    same, _ = make_statepoint_loss(dict(WEIGHTS, constants={name: 1.0 for name in ("C11", "C33", "C44")}))(averages,
+                                                                                                            aux)
+    np.testing.assert_allclose(float(same), float(loss), rtol=1e-12)
+
+
+def test_relative_weight_scales_only_its_constant():
+    averages, aux = averages_and_aux()
+    uniform, predictions = make_statepoint_loss(WEIGHTS)(averages, aux)
+    weighted, _ = make_statepoint_loss(dict(WEIGHTS, constants={"C44": 5.0}))(averages, aux)
+    c44_term = 1e-10 / 5 * float(predictions["elastic"][2] - TARGETS[2]) ** 2
+    np.testing.assert_allclose(float(weighted) - float(uniform), 4.0 * c44_term, rtol=1e-6)
+
+
+def test_unknown_constant_weight_is_named():
+    with pytest.raises(ValueError, match="C66"):
+        make_statepoint_loss(dict(WEIGHTS, constants={"C66": 2.0}))
