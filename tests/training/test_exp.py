@@ -1,4 +1,4 @@
-"""The EXP trainer's per-state-point loss: the paper's uniform mean over C11, C33, C44, C12, C13, and relative weights."""
+"""The EXP trainer's per-state-point loss: the paper's uniform mean over the five constants, and relative weights."""
 import jax.numpy as jnp
 import numpy as np
 import pytest

@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from tifusion.data.experiment import load_bcc_elastic, load_hcp_experiment, load_paper_reported_values
-from tifusion.observables.elasticity import voigt_moduli
-from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
+from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS, voigt_moduli
 from tifusion.units import ANGSTROM, GPA
 
 log = logging.getLogger(__name__)
@@ -35,9 +34,10 @@ TABLE2_COLUMNS = ["source", "kind", "temperature_K"] + [f"{name}_{kind}" for nam
 TABLE1_QUANTITIES = ("energy_rmse", "energy_mae", "energy_rmse_shift_corrected", "energy_mae_shift_corrected",
                      "force_rmse", "force_mae", "virial_rmse", "virial_mae")
 EXP_TARGET_COLUMNS = (["source", "kind", "model", "temperature_K", "trained_at"]
-                      + [f"{name}_{kind}" for name in HEXAGONAL_CONSTANTS + ("pressure",) for kind in ("GPa", "err_GPa")]
-                      + [f"{name}_dev_GPa" for name in HEXAGONAL_CONSTANTS] + ["energy_rmse_meV_per_atom",
-                                                                          "force_rmse_meV_per_angstrom"])
+                      + [f"{name}_{kind}" for name in HEXAGONAL_CONSTANTS + ("pressure",)
+                         for kind in ("GPa", "err_GPa")]
+                      + [f"{name}_dev_GPa" for name in HEXAGONAL_CONSTANTS]
+                      + ["energy_rmse_meV_per_atom", "force_rmse_meV_per_angstrom"])
 STATIC_CONSTANTS = ("C11", "C12", "C13", "C33", "C44", "C66")
 STATIC_COLUMNS = (["source", "kind", "model", "a_angstrom", "c_angstrom", "c_over_a"]
                   + [f"{name}_GPa" for name in STATIC_CONSTANTS] + ["note"])
