@@ -163,6 +163,7 @@ def graph_with_room(positions, box, cutoff, capacity, margin):
 
 
 TEACHER = zhou2004_ti()
+TEACHER_LABEL = "Zhou 2004 EAM"  # how tables name the teacher
 # Compiled once per process (per graph shape), shared by every call of generate_embedded.
 _teacher_labels = jax.jit(lambda r, box, graph: energy_forces_virial(TEACHER, None, r, box, graph))
 

@@ -255,10 +255,10 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
 
     Models are evaluated in float64 whatever their training dtype (see :func:`hcp_zero_kelvin`).
     """
+    from tifusion.data.embedded import TEACHER, TEACHER_LABEL
     from tifusion.io import provenance, write_csv
     from tifusion.model.dimenet import make_dimenet
     from tifusion.model.io import load_model
-    from tifusion.data.embedded import TEACHER
     from tifusion.properties.static import hcp_zero_kelvin
 
     experiment = lowest_temperature_experiment()
@@ -272,7 +272,7 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
         except (RuntimeError, ValueError) as err:  # no stable hcp near experiment: a result, not a crash
             zero_kelvin[name] = str(err)
             log.warning("static_elastic: %s (%s): %s", name, path, err)
-    reference = ("Zhou 2004 EAM (teacher)", hcp_zero_kelvin(TEACHER, None, *guess)) if teacher else None
+    reference = (f"{TEACHER_LABEL} (teacher)", hcp_zero_kelvin(TEACHER, None, *guess)) if teacher else None
     frame = static_elastic(zero_kelvin, labels, reference)
     method = "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K), models in float64"
     write_csv(table_path, frame, provenance({"inputs": model_paths, "units": "Angstrom, GPa", "method": method}, None))
