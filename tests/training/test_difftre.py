@@ -6,6 +6,7 @@ from tifusion.graph import build_graph
 from tifusion.potential import Potential, energy
 from tifusion.training.difftre import (
     effective_sample_size,
+    make_reweighted_jacobian,
     make_reweighting,
     reweighted_averages,
     reweighting_weights,
@@ -98,3 +99,31 @@ def test_chunked_difftre_gradient_equals_autodiff_and_finite_differences_away_fr
         plus = direct({**params, key: params[key] + h})
         minus = direct({**params, key: params[key] - h})
         np.testing.assert_allclose(grad[key], (plus - minus) / (2 * h), rtol=1e-5, err_msg=key)
+
+
+def test_reweighted_jacobian_rows_equal_autodiff_of_each_output_away_from_reference():
+    potential, frames, energy_fn, frame_fn, loss_fn = _setup()
+    ref_params = potential.init(None)
+    ref = jax.vmap(energy_fn, in_axes=(None, 0))(ref_params, frames)
+    kT = 2.5
+    params = {k: v * 1.01 for k, v in ref_params.items()}
+    aux = {"target": jnp.array(-5.0)}
+
+    def outputs_fn(averages, aux):  # three nonlinear functions of the averages, one of them the loss
+        loss, energy_mean = loss_fn(averages, aux)
+        return jnp.stack([loss, averages["force_sq"] ** 0.5, averages["x"][1, 2] * energy_mean]), energy_mean
+
+    result = make_reweighted_jacobian(frame_fn, energy_fn, outputs_fn, chunk_size=5)(params, frames, ref, kT, aux)
+
+    def direct(p):
+        averages, _ = reweighted_averages(frame_fn, energy_fn, p, frames, ref, kT)
+        return outputs_fn(averages, aux)[0]
+
+    np.testing.assert_allclose(result.loss, direct(params), rtol=1e-10)
+    auto = jax.jacrev(direct)(params)
+    for key in params:
+        assert result.grad[key].shape == (3,)
+        np.testing.assert_allclose(result.grad[key], auto[key], rtol=1e-7, err_msg=key)
+    scalar = make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=5)(params, frames, ref, kT, aux)
+    for key in params:
+        np.testing.assert_allclose(result.grad[key][0], scalar.grad[key], rtol=1e-10, err_msg=key)

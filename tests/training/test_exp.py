@@ -44,3 +44,37 @@ def test_relative_weight_scales_only_its_constant():
 def test_unknown_constant_weight_is_named():
     with pytest.raises(ValueError, match="C66"):
         make_statepoint_loss(dict(WEIGHTS, constants={"C66": 2.0}))
+
+
+@pytest.mark.slow
+def test_gauss_newton_updates_lower_the_experimental_loss_of_a_two_parameter_eam(scaled_eam):
+    from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+
+    settings = {"md": {"dt_ps": 0.002, "friction_per_ps": 10.0, "total_ps": 0.5, "equilibration_ps": 0.1,
+                       "frame_interval_ps": 0.02, "initial_equilibration_ps": 0.2},
+                "loss_weights": WEIGHTS, "ess_fraction": 1.0, "chunk_frames": 10,
+                "optimizer": {"method": "gauss_newton", "learning_rate": 0.01, "b1": 0.1, "b2": 0.4,
+                              "lr_decay_rate": 1.0, "lr_decay_steps": 100}}
+    trainer = make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)
+    params = {"embed": jnp.array(0.98), "pair": jnp.array(1.04)}
+    state = trainer.init(params)
+    losses, steps = [], []
+    for epoch in range(3):
+        new, state, metrics = trainer.epoch(params, state, epoch)
+        losses.append(metrics["exp_loss"])
+        steps.append(np.hypot(float(new["embed"] - params["embed"]), float(new["pair"] - params["pair"])))
+        params = new
+    _, scored = trainer.score(params, state)
+    # each update moves the parameters by learning rate x sqrt(2), the norm of the paper's Adam sign step
+    np.testing.assert_allclose(steps, 0.01 * np.sqrt(2), rtol=1e-6)
+    assert scored["exp_loss"] < losses[0], f"loss did not decrease: {losses} -> {scored['exp_loss']}"
+
+
+def test_unknown_optimizer_method_is_rejected(scaled_eam):
+    from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+
+    settings = {"md": {"dt_ps": 0.002, "friction_per_ps": 10.0, "total_ps": 0.5, "equilibration_ps": 0.1,
+                       "frame_interval_ps": 0.02}, "loss_weights": WEIGHTS,
+                "optimizer": {"method": "lbfgs", "learning_rate": 0.01, "lr_decay_rate": 1.0, "lr_decay_steps": 100}}
+    with pytest.raises(ValueError, match="optimizer.method.*'lbfgs'"):
+        make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)

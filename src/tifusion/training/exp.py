@@ -10,7 +10,8 @@ stiffness C_B and the instantaneous pressure; per state point, with reweighting 
 with relative weights r_m = 1 (the paper) unless ``loss_weights.constants`` sets them.
 
 One optimizer step per state point, in an order permuted per epoch from (seed, epoch), as
-the paper's code (sim_batch_size = 1). A state point gets a new trajectory whenever its
+the paper's code (sim_batch_size = 1), by the paper's Adam or, with ``optimizer.method: gauss_newton``,
+by the least-norm step of :mod:`tifusion.training.gauss_newton` of the same length. A state point gets a new trajectory whenever its
 effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
 each trajectory continues from the last MD state of the previous one at that temperature.
 """
@@ -32,7 +33,9 @@ from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, hexagonal_born
                                              hexagonal_constants_from_averages)
 from tifusion.observables.statistics import block_estimate
 from tifusion.potential import energy
-from tifusion.training.difftre import effective_sample_size, make_reweighting, reweighting_weights
+from tifusion.training.difftre import (effective_sample_size, make_reweighted_jacobian, make_reweighting,
+                                       reweighting_weights)
+from tifusion.training.gauss_newton import gauss_newton_pseudo_gradient, residual_scales
 
 log = logging.getLogger(__name__)
 
@@ -87,20 +90,38 @@ def elastic_constants_from_averages(averages, aux):
     return constants, averages["pressure"]
 
 
-def make_statepoint_loss(loss_weights):
-    """Loss of one state point. ``loss_weights``: stiffness, pressure and optionally ``constants``, relative
-    weights of C11, C33, C44, C12, C13 inside the mean (missing ones 1, the paper's uniform mean)."""
+def make_prediction_loss(loss_weights):
+    """The loss as a function of the predictions: ``fn(constants [5], pressure, aux)`` with aux's targets.
+
+    ``loss_weights``: stiffness, pressure and optionally ``constants``, relative weights of C11, C33,
+    C44, C12, C13 inside the mean (missing ones 1, the paper's uniform mean).
+    """
     relative = dict(loss_weights.get("constants") or {})
     unknown = set(relative) - set(HEXAGONAL_CONSTANTS)
     if unknown:
         raise ValueError(f"exp_training.loss_weights.constants: {sorted(unknown)} are not among {HEXAGONAL_CONSTANTS}")
     relative = jnp.asarray([float(relative.get(name, 1.0)) for name in HEXAGONAL_CONSTANTS])
 
+    def loss_of_predictions(constants, pressure, aux):
+        return (loss_weights["stiffness"] * jnp.mean(relative * (constants - aux["targets"]) ** 2)
+                + loss_weights["pressure"] * (pressure - aux["target_pressure"]) ** 2)
+
+    return loss_of_predictions
+
+
+def statepoint_outputs(averages, aux):
+    """(C11, C33, C44, C12, C13, P) [6] from ensemble averages, and the predictions as the loss reports them."""
+    constants, pressure = elastic_constants_from_averages(averages, aux)
+    return jnp.append(constants, pressure), {"elastic": constants, "pressure": pressure}
+
+
+def make_statepoint_loss(loss_weights):
+    """Loss of one state point from the ensemble averages of :func:`frame_observables` (see :func:`make_prediction_loss`)."""
+    loss_of_predictions = make_prediction_loss(loss_weights)
+
     def loss_fn(averages, aux):
         constants, pressure = elastic_constants_from_averages(averages, aux)
-        loss = (loss_weights["stiffness"] * jnp.mean(relative * (constants - aux["targets"]) ** 2)
-                + loss_weights["pressure"] * (pressure - aux["target_pressure"]) ** 2)
-        return loss, {"elastic": constants, "pressure": pressure}
+        return loss_of_predictions(constants, pressure, aux), {"elastic": constants, "pressure": pressure}
 
     return loss_fn
 
@@ -135,25 +156,52 @@ def make_exp_trainer(potential, statepoints, settings, seed):
     steps = _steps(md)
     opt = settings["optimizer"]
     schedule = optax.exponential_decay(opt["learning_rate"], int(opt["lr_decay_steps"]), opt["lr_decay_rate"])
-    optimizer = optax.adam(schedule, b1=opt["b1"], b2=opt["b2"])
+    method = opt.get("method", "adam")
+    if method == "adam":
+        optimizer = optax.adam(schedule, b1=opt["b1"], b2=opt["b2"])
+    elif method == "gauss_newton":
+        optimizer = optax.scale_by_learning_rate(schedule)  # the step is -lr x the pseudo-gradient
+    else:
+        raise ValueError(f"exp_training.optimizer.method must be 'adam' or 'gauss_newton', got {method!r}")
+    ridge = float(opt.get("ridge", 1e-3))
     ess_fraction = float(settings.get("ess_fraction", 1.0))
     chunk = int(settings.get("chunk_frames", 8))
     loss_fn = make_statepoint_loss(settings["loss_weights"])
+    loss_of_predictions = make_prediction_loss(settings["loss_weights"])
     compiled_cache = {}
     trajectories = {}  # state point index -> (frames, reference energies, capacity); in memory only
 
     def compiled(capacity, n_images):
-        """(DiffTRe loss and gradient, energies of frames) for one graph shape, compiled once each."""
+        """(DiffTRe derivative, energies of frames) for one graph shape, compiled once each.
+
+        The derivative is the loss gradient (Adam) or the Jacobian of the constants and the pressure
+        (Gauss-Newton); :func:`finish` turns either into the loss and the optimizer's input.
+        """
         key = (capacity, n_images)
         if key not in compiled_cache:
             def energy_fn(p, f):
                 return frame_energy(potential, p, f, capacity, n_images)
 
-            compiled_cache[key] = (
-                make_reweighting(lambda p, f: frame_observables(potential, p, f, capacity, n_images), energy_fn,
-                                 loss_fn, chunk_size=chunk),
-                jax.jit(jax.vmap(energy_fn, in_axes=(None, 0))))
+            def frame_fn(p, f):
+                return frame_observables(potential, p, f, capacity, n_images)
+
+            derivative = (make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=chunk) if method == "adam"
+                          else make_reweighted_jacobian(frame_fn, energy_fn, statepoint_outputs, chunk_size=chunk))
+            compiled_cache[key] = (derivative, jax.jit(jax.vmap(energy_fn, in_axes=(None, 0))))
         return compiled_cache[key]
+
+    def finish(result, aux):
+        """``result`` with the scalar loss, and as grad what the optimizer steps along (Gauss-Newton: its direction)."""
+        if method == "adam":
+            return result
+        outputs = result.loss
+        loss = loss_of_predictions(outputs[:5], outputs[5], aux)
+        if result.grad is None:
+            return result._replace(loss=loss)
+        scales = residual_scales(lambda o: loss_of_predictions(o[:5], o[5], aux), len(outputs))
+        targets = jnp.append(aux["targets"], aux["target_pressure"])
+        return result._replace(loss=loss, grad=gauss_newton_pseudo_gradient(result.grad, outputs, targets, scales,
+                                                                          ridge))
 
     def init(params):
         md_states = []
@@ -197,7 +245,7 @@ def make_exp_trainer(potential, statepoints, settings, seed):
             reference = None
         sampled = time.perf_counter()
         aux = statepoint_aux(point)
-        result = compiled(capacity, n_images)[0](params, frames, reference, kT, aux)
+        result = finish(compiled(capacity, n_images)[0](params, frames, reference, kT, aux), aux)
         if reference is None:
             trajectories[i] = (frames, result.energies, capacity)
         updates, state["opt_state"] = optimizer.update(result.grad, state["opt_state"], params)
@@ -218,8 +266,8 @@ def make_exp_trainer(potential, statepoints, settings, seed):
             frames, capacity = new_trajectory(params, state, i)
             sampled = time.perf_counter()
             aux = statepoint_aux(point)
-            result = compiled(capacity, image_range(point.box, potential.cutoff))[0](
-                params, frames, None, units.kT(point.temperature_K), aux, with_grad=False)
+            result = finish(compiled(capacity, image_range(point.box, potential.cutoff))[0](
+                params, frames, None, units.kT(point.temperature_K), aux, with_grad=False), aux)
             rows.append(_statepoint_metrics(point, result, aux, new_trajectory=True, seconds_md=sampled - started,
                                             seconds_gradient=0.0))
             _log_statepoint("EXP score", rows[-1])

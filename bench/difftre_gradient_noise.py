@@ -1,0 +1,294 @@
+"""Signal, noise and direction of the DiffTRe gradients of the EXP loss, from independent trajectories.
+
+    python bench/difftre_gradient_noise.py                          # 4 trajectories of 60 frames (~35 min, 2 cores)
+    python bench/difftre_gradient_noise.py --quick                  # 3 trajectories of 8 frames (a few minutes)
+    python bench/difftre_gradient_noise.py --weighting C44=5 --weighting pressure=1e-10
+
+The EXP trainer (:mod:`tifusion.training.exp`) takes one optimizer step per trajectory with the
+paper's Adam (b1 0.1, b2 0.4), whose first step moves every parameter by the learning rate along the
+sign of its loss-gradient component. Whether that moves C11 and C44 toward experiment depends on how
+much of the sampled gradient is signal and on which way the loss's gradient points. This script samples
+K independent NVT trajectories (config/config.yaml's dt, friction and equilibration, own seeds) of a
+saved model at one experimental state point and computes, on the first n frames of each (n = 1/4 and
+all), the DiffTRe Jacobian J [6, params] of the observables O = (C11, C33, C44, C12, C13, P)
+(:func:`tifusion.training.difftre.make_reweighted_jacobian`).
+The loss's gradient is the chain rule dL/dO . J (checked against the trainer's own loss gradient on all
+frames), so any loss weighting can be examined from the same Jacobians. It prints:
+
+1. noise: per observable and n, the mean cosine between gradients of different trajectories (1: all
+   signal, ~0: noise) and the mean fraction of parameters whose gradient signs agree;
+2. direction: the cosines between the observables' gradients (all frames, mean over trajectories);
+3. per loss weighting (the config's and each ``--weighting``) and n: the first-order change of every
+   observable (GPa) and of the loss (%) by one Adam step of the configured learning rate along
+   -sign(dL/dtheta of trajectory k), with J estimated from the *other* trajectories (leave one out:
+   the noise of the step and of the estimate are independent); mean +- standard deviation over k,
+   under the row "wanted", the sign of target - current;
+4. the same for the trainer's Gauss-Newton step (``optimizer.method: gauss_newton``,
+   :mod:`tifusion.training.gauss_newton`): the least-norm step toward all targets, of the same length.
+
+``--jacobians FILE`` keeps the Jacobians: a second run with other ``--weighting`` reads them back.
+
+Prints the load average: times on a shared machine are upper bounds.
+"""
+import argparse
+import itertools
+import os
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+from jax.flatten_util import ravel_pytree  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+from tifusion import units  # noqa: E402
+from tifusion.graph import image_range  # noqa: E402
+from tifusion.md.nvt import run_nvt  # noqa: E402
+from tifusion.md.state import frames_capacity, init_state  # noqa: E402
+from tifusion.model.io import load_model  # noqa: E402
+from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS  # noqa: E402
+from tifusion.training.difftre import make_reweighted_jacobian, make_reweighting  # noqa: E402
+from tifusion.training.exp import (experimental_statepoints, frame_energy, frame_observables,  # noqa: E402
+                                   make_prediction_loss, make_statepoint_loss, statepoint_aux, statepoint_outputs)
+from tifusion.training.gauss_newton import least_norm_direction, residual_scales  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OBSERVABLES = HEXAGONAL_CONSTANTS + ("P",)
+
+
+def flat(tree):
+    return np.asarray(ravel_pytree(tree)[0], dtype=np.float64)
+
+
+def parse_weighting(text, base):
+    """"C44=5,pressure=1e-10" -> loss_weights: constants' names set relative weights, stiffness/pressure absolute."""
+    weights = {**base, "constants": dict(base.get("constants") or {})}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key in HEXAGONAL_CONSTANTS:
+            weights["constants"][key] = float(value)
+        elif key in ("stiffness", "pressure"):
+            weights[key] = float(value)
+        else:
+            raise SystemExit(f"--weighting {text!r}: {key!r} is not one of {HEXAGONAL_CONSTANTS}, stiffness, pressure")
+    return weights
+
+
+def sample(potential, params, point, md, n_trajectories, n_frames, frame_interval_ps, seed):
+    """K independent trajectories: a list of frame dicts as the trainer stores them."""
+    kT = units.kT(point.temperature_K)
+    dt = float(md["dt_ps"])
+    run = dict(kT=kT, dt=dt, friction=float(md["friction_per_ps"]))
+    interval = int(round(frame_interval_ps / dt))
+    equilibration = int(round((float(md.get("initial_equilibration_ps", 0.0)) + float(md["equilibration_ps"])) / dt))
+    trajectories = []
+    for k in range(n_trajectories):
+        started = time.perf_counter()
+        state = init_state(jax.random.PRNGKey(seed + k), point.positions, point.box, kT, potential, params)
+        state, _ = run_nvt(potential, params, state, equilibration, equilibration, **run)
+        state, frames = run_nvt(potential, params, state, n_frames * interval, interval, **run)
+        trajectories.append({"positions": frames.positions, "kinetic_trace": jnp.trace(frames.kinetic, axis1=1, axis2=2),
+                             "box": frames.box})
+        print(f"trajectory {k}: {n_frames} frames in {time.perf_counter() - started:.0f} s", file=sys.stderr,
+              flush=True)
+    return trajectories
+
+
+def jacobians(potential, params, point, trajectories, sizes, loss_weights, chunk):
+    """({(n, k): (J [6, params], O [6])} on the first n frames of trajectory k, {k: the trainer's loss gradient})."""
+    kT = units.kT(point.temperature_K)
+    n_images = image_range(point.box, potential.cutoff)
+    capacity = max(frames_capacity(t["positions"], point.box, potential.cutoff) for t in trajectories)
+    aux = statepoint_aux(point)
+    energy_fn = lambda p, f: frame_energy(potential, p, f, capacity, n_images)  # noqa: E731
+    frame_fn = lambda p, f: frame_observables(potential, p, f, capacity, n_images)  # noqa: E731
+    value_and_jacobian = make_reweighted_jacobian(frame_fn, energy_fn, statepoint_outputs, chunk_size=chunk)
+    trainer_loss = make_reweighting(frame_fn, energy_fn, make_statepoint_loss(loss_weights), chunk_size=chunk)
+    result, loss_gradients = {}, {}
+    for k, frames in enumerate(trajectories):
+        for n in sizes:
+            started = time.perf_counter()
+            first = jax.tree_util.tree_map(lambda x, n=n: x[:n], frames)
+            out = value_and_jacobian(params, first, None, kT, aux)
+            result[n, k] = (np.stack([flat(jax.tree_util.tree_map(lambda x, m=m: x[m], out.grad))
+                                      for m in range(len(OBSERVABLES))]), np.asarray(out.loss, dtype=np.float64))
+            print(f"trajectory {k}, {n} frames: Jacobian in {time.perf_counter() - started:.0f} s", file=sys.stderr,
+                  flush=True)
+        loss_gradients[k] = flat(trainer_loss(params, frames, None, kT, aux).grad)
+    return result, loss_gradients
+
+
+def loss_and_gradient_weights(loss_weights, values, aux):
+    """(L, dL/dO [6]) at observables ``values`` [6] (internal units)."""
+    loss_of_predictions = make_prediction_loss(loss_weights)
+    fn = lambda o: loss_of_predictions(o[:5], o[5], aux)  # noqa: E731
+    o = jnp.asarray(values)
+    return float(fn(o)), np.asarray(jax.grad(fn)(o))
+
+
+def cosine(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def predicted_changes(result, sizes, n_trajectories, loss_weights, aux, learning_rate):
+    """{n: (changes [K, 6] in GPa, loss changes [K] in %)} of one Adam step per trajectory's loss gradient."""
+    n_full = max(sizes)
+    out = {}
+    for n in sizes:
+        changes, loss_changes = [], []
+        for k in range(n_trajectories):
+            jac, values = result[n, k]
+            _, weights = loss_and_gradient_weights(loss_weights, values, aux)
+            step = -learning_rate * np.sign(weights @ jac)
+            others = [j for j in range(n_trajectories) if j != k]
+            jac_others = np.mean([result[n_full, j][0] for j in others], axis=0)
+            values_others = np.mean([result[n_full, j][1] for j in others], axis=0)
+            loss_others, weights_others = loss_and_gradient_weights(loss_weights, values_others, aux)
+            change = jac_others @ step
+            changes.append(change / units.GPA)
+            loss_changes.append(100 * (weights_others @ change) / loss_others)
+        out[n] = (np.asarray(changes), np.asarray(loss_changes))
+    return out
+
+
+def gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux, learning_rate, ridge):
+    """{n: (changes [K, 6] in GPa, fraction of the scaled residual removed [K])} of the trainer's Gauss-Newton step.
+
+    Step of trajectory k: :func:`least_norm_direction` of its own scaled J and residual on n frames (scales from
+    the loss weights), of the Adam step's norm (learning rate x sqrt(parameters)); first-order changes J d with J
+    from the other trajectories (all frames), as :func:`predicted_changes`.
+    """
+    n_full = max(sizes)
+    loss_of_predictions = make_prediction_loss(loss_weights)
+    scales = np.asarray(residual_scales(lambda o: loss_of_predictions(o[:5], o[5], aux), len(OBSERVABLES)))
+    targets = np.append(aux["targets"], aux["target_pressure"])
+    out = {}
+    for n in sizes:
+        changes, removed = [], []
+        for k in range(n_trajectories):
+            jac, values = result[n, k]
+            residual = scales * (values - targets)
+            direction = np.asarray(least_norm_direction(jnp.asarray(scales[:, None] * jac), jnp.asarray(residual),
+                                                        ridge))
+            step = direction * learning_rate * np.sqrt(jac.shape[1]) / np.linalg.norm(direction)
+            jac_others = np.mean([result[n_full, j][0] for j in range(n_trajectories) if j != k], axis=0)
+            change = jac_others @ step
+            changes.append(change / units.GPA)
+            removed.append(-((scales * change) @ residual) / (residual @ residual))
+        out[n] = (np.asarray(changes), np.asarray(removed))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default=str(ROOT / "results/models/dft_pretrained/model.npz"))
+    parser.add_argument("--config", default=str(ROOT / "config/config.yaml"), help="exp_training settings")
+    parser.add_argument("--temperature", type=float, default=323.0, help="an experimental temperature (K)")
+    parser.add_argument("--trajectories", type=int, help="independent trajectories (default 4; 3 if --quick)")
+    parser.add_argument("--frames", type=int, help="frames per trajectory (default 60; 8 if --quick)")
+    parser.add_argument("--frame-interval", type=float, default=0.05, help="ps between frames (demo: 0.05)")
+    parser.add_argument("--weighting", action="append", default=[],
+                        help="a loss weighting to examine besides the config's, e.g. C44=5,pressure=1e-10")
+    parser.add_argument("--learning-rate", type=float, help="Adam step (default: the config's)")
+    parser.add_argument("--ridge", type=float, default=1e-3, help="Gauss-Newton damping (section 4)")
+    parser.add_argument("--seed", type=int, default=100)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--jacobians", type=Path,
+                        help="npz file: read the Jacobians from it if it exists (same model and sizes), else write them")
+    args = parser.parse_args()
+    n_trajectories = args.trajectories or (3 if args.quick else 4)
+    n_frames = args.frames or (8 if args.quick else 60)
+    if n_trajectories < 3:
+        parser.error("--trajectories must be at least 3 (leave-one-out estimates need two others)")
+    sizes = sorted({max(2, n_frames // 4), n_frames})
+    with open(args.config) as f:
+        settings = yaml.safe_load(f)["exp_training"]
+    learning_rate = args.learning_rate or float(settings["optimizer"]["learning_rate"])
+    weightings = {"config": settings["loss_weights"]}
+    weightings.update({w: parse_weighting(w, settings["loss_weights"]) for w in args.weighting})
+
+    potential, params, _, _ = load_model(args.model)
+    point = experimental_statepoints([args.temperature])[0]
+    aux = statepoint_aux(point)
+    if args.jacobians and args.jacobians.exists():
+        stored = np.load(args.jacobians)
+        result = {(n, k): (stored[f"jacobian_{n}_{k}"], stored[f"values_{n}_{k}"])
+                  for n in sizes for k in range(n_trajectories)}
+        loss_gradients = {k: stored[f"loss_gradient_{k}"] for k in range(n_trajectories)}
+    else:
+        trajectories = sample(potential, params, point, settings["md"], n_trajectories, n_frames, args.frame_interval,
+                              args.seed)
+        result, loss_gradients = jacobians(potential, params, point, trajectories, sizes, settings["loss_weights"],
+                                           int(settings.get("chunk_frames", 8)))
+        if args.jacobians:
+            np.savez(args.jacobians, **{f"jacobian_{n}_{k}": j for (n, k), (j, _) in result.items()},
+                     **{f"values_{n}_{k}": v for (n, k), (_, v) in result.items()},
+                     **{f"loss_gradient_{k}": g for k, g in loss_gradients.items()})
+    n_full = max(sizes)
+    chain_rule_error = max(
+        np.linalg.norm(loss_and_gradient_weights(settings["loss_weights"], result[n_full, k][1], aux)[1]
+                       @ result[n_full, k][0] - loss_gradients[k]) / np.linalg.norm(loss_gradients[k])
+        for k in range(n_trajectories))
+
+    print(f"# DiffTRe gradient signal and direction: {Path(args.model)}, {args.temperature:.0f} K experimental box, "
+          f"{n_trajectories} independent trajectories of {n_frames} frames every {args.frame_interval} ps; "
+          f"jax {jax.__version__}, {os.cpu_count()} cores, load average "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
+    values = np.mean([result[n_full, k][1] for k in range(n_trajectories)], axis=0) / units.GPA
+    targets = np.append(point.targets, point.target_pressure) / units.GPA
+    print("| GPa | " + " | ".join(OBSERVABLES) + " |\n|---|" + "---:|" * len(OBSERVABLES))
+    print("| model (all frames, mean of trajectories) | " + " | ".join(f"{v:.1f}" for v in values) + " |")
+    print("| experiment (target) | " + " | ".join(f"{v:.1f}" for v in targets) + " |")
+    print(f"\nChain rule dL/dO . J against the trainer's loss gradient (all frames): max relative difference "
+          f"{chain_rule_error:.1e}\n")
+
+    print("## 1. Noise: agreement between trajectories\n")
+    print("| observable | frames | cos | sign agreement |\n|---|---:|---:|---:|")
+    pairs = list(itertools.combinations(range(n_trajectories), 2))
+    for m, n in itertools.product(range(len(OBSERVABLES)), sizes):
+        grads = [result[n, k][0][m] for k in range(n_trajectories)]
+        cos = np.mean([cosine(grads[a], grads[b]) for a, b in pairs])
+        signs = np.mean([np.mean(np.sign(grads[a]) == np.sign(grads[b])) for a, b in pairs])
+        print(f"| {OBSERVABLES[m]} | {n} | {cos:.2f} | {signs:.2f} |")
+
+    print(f"\n## 2. Direction: cosines between the observables' gradients ({n_full} frames, mean over trajectories)\n")
+    print("| | " + " | ".join(OBSERVABLES) + " |\n|---|" + "---:|" * len(OBSERVABLES))
+    for a in range(len(OBSERVABLES)):
+        cos = [np.mean([cosine(result[n_full, k][0][a], result[n_full, k][0][b]) for k in range(n_trajectories)])
+               for b in range(len(OBSERVABLES))]
+        print(f"| {OBSERVABLES[a]} | " + " | ".join(f"{c:+.2f}" for c in cos) + " |")
+
+    print(f"\n## 3. One Adam step (lr {learning_rate:g}) along -sign(dL/dtheta): first-order changes, GPa "
+          "(loss: %), mean +- sd over trajectories\n")
+    print("| loss weighting | frames | " + " | ".join(OBSERVABLES) + " | loss % |\n|---|---:|" + "---:|" * 7)
+    print("| wanted | | " + " | ".join("+" if t > v else "-" for t, v in zip(targets, values)) + " | - |")
+    for label, loss_weights in weightings.items():
+        for n, (changes, loss_changes) in predicted_changes(result, sizes, n_trajectories, loss_weights, aux,
+                                                            learning_rate).items():
+            print(f"| {label} | {n} | " + " | ".join(f"{c:+.1f} +- {s:.1f}" for c, s in
+                                                      zip(changes.mean(0), changes.std(0, ddof=1)))
+                  + f" | {loss_changes.mean():+.0f} +- {loss_changes.std(ddof=1):.0f} |")
+
+    print("\n## 4. The trainer's Gauss-Newton step (optimizer.method: gauss_newton) of the same length: "
+          "first-order changes, GPa\n")
+    print(f"Least-norm step toward all targets (ridge {args.ridge:g}) from trajectory k's n frames, evaluated with "
+          "the other trajectories' J; 'residual removed' is the first-order fraction of the weighted residual "
+          "removed.\n")
+    print("| loss weighting | frames | " + " | ".join(OBSERVABLES) + " | residual removed |\n|---|---:|" + "---:|" * 7)
+    print("| wanted | | " + " | ".join("+" if t > v else "-" for t, v in zip(targets, values)) + " | |")
+    for label, loss_weights in weightings.items():
+        for n, (changes, removed) in gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux,
+                                                          learning_rate, args.ridge).items():
+            print(f"| {label} | {n} | " + " | ".join(f"{c:+.1f} +- {s:.1f}" for c, s in
+                                                      zip(changes.mean(0), changes.std(0, ddof=1)))
+                  + f" | {removed.mean():.2f} +- {removed.std(ddof=1):.2f} |")
+
+
+if __name__ == "__main__":
+    main()

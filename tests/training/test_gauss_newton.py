@@ -1,0 +1,66 @@
+"""The least-norm (Gauss-Newton) step: residual scales, the first-order effect of the step, and its length."""
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tifusion.training.exp import make_prediction_loss
+from tifusion.training.gauss_newton import gauss_newton_pseudo_gradient, least_norm_direction, residual_scales
+from tifusion.units import GPA
+
+WEIGHTS = {"stiffness": 1.0e-10, "pressure": 1.0e-9, "constants": {"C44": 5.0}}
+
+
+def test_residual_scales_of_the_exp_loss_are_the_square_roots_of_its_weights():
+    aux = {"targets": jnp.array([160.9, 179.5, 46.2, 92.5, 69.1]) * GPA, "target_pressure": jnp.asarray(0.0)}
+    loss = make_prediction_loss(WEIGHTS)
+    scales = residual_scales(lambda o: loss(o[:5], o[5], aux), 6)
+    expected = np.sqrt([1e-10 / 5, 1e-10 / 5, 5e-10 / 5, 1e-10 / 5, 1e-10 / 5, 1e-9])
+    np.testing.assert_allclose(scales, expected, rtol=1e-12)
+
+
+def test_residual_scales_reject_a_loss_with_cross_terms():
+    with pytest.raises(ValueError, match="weighted sum of squares"):
+        residual_scales(lambda o: (o[0] - o[1]) ** 2, 2)
+
+
+def test_least_norm_direction_moves_every_output_to_its_target_at_first_order_with_the_smallest_step():
+    rng = np.random.default_rng(0)
+    jacobian = jnp.asarray(rng.normal(size=(4, 30)))
+    residual = jnp.asarray(rng.normal(size=4))
+    d = least_norm_direction(jacobian, residual, ridge=0.0)
+    np.testing.assert_allclose(jacobian @ d, -residual, atol=1e-10)
+    # every other solution d + n (n in the null space of J) is longer
+    null = jnp.asarray(rng.normal(size=30))
+    null = null - jacobian.T @ jnp.linalg.solve(jacobian @ jacobian.T, jacobian @ null)
+    np.testing.assert_allclose(jacobian @ null, 0.0, atol=1e-10)
+    assert abs(float(d @ null)) < 1e-10 * float(jnp.linalg.norm(d) * jnp.linalg.norm(null))
+
+
+def test_least_norm_direction_with_more_outputs_than_parameters_is_the_damped_least_squares_step():
+    rng = np.random.default_rng(1)
+    jacobian = jnp.asarray(rng.normal(size=(6, 2)))
+    residual = jnp.asarray(rng.normal(size=6))
+    ridge = 1e-3
+    d = least_norm_direction(jacobian, residual, ridge)
+    damping = ridge * np.linalg.eigvalsh(np.asarray(jacobian @ jacobian.T))[-1]
+    levenberg_marquardt = -np.linalg.solve(jacobian.T @ jacobian + damping * np.eye(2), jacobian.T @ residual)
+    np.testing.assert_allclose(d, levenberg_marquardt, rtol=1e-8)
+
+
+def test_pseudo_gradient_has_the_sign_vector_norm_and_points_against_the_least_norm_direction():
+    rng = np.random.default_rng(2)
+    jacobian = {"w": jnp.asarray(rng.normal(size=(3, 4, 5)), dtype=jnp.float32),
+                "b": jnp.asarray(rng.normal(size=(3, 5)), dtype=jnp.float32)}
+    outputs, targets = jnp.asarray(rng.normal(size=3)), jnp.zeros(3)
+    scales = jnp.array([1.0, 2.0, 0.5])
+    g = gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge=0.0)
+    assert g["w"].shape == (4, 5) and g["b"].shape == (5,) and g["w"].dtype == jnp.float32
+    flat = np.concatenate([np.ravel(g["b"]), np.ravel(g["w"])])  # ravel_pytree's order: sorted keys
+    np.testing.assert_allclose(np.linalg.norm(flat), np.sqrt(25), rtol=1e-5)
+    rows = np.concatenate([np.asarray(jacobian["b"]).reshape(3, -1), np.asarray(jacobian["w"]).reshape(3, -1)], 1)
+    step = -flat  # the optimizer moves along -g
+    # the scaled residuals all shrink in proportion (first order): S J step = -alpha S r with alpha > 0
+    change = np.asarray(scales) * (rows @ step)
+    alpha = -change / (np.asarray(scales) * np.asarray(outputs))
+    np.testing.assert_allclose(alpha, alpha[0], rtol=1e-4)
+    assert alpha[0] > 0
