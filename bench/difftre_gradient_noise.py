@@ -24,7 +24,8 @@ frames), so any loss weighting can be examined from the same Jacobians. It print
    the noise of the step and of the estimate are independent); mean +- standard deviation over k,
    under the row "wanted", the sign of target - current;
 4. the same for the trainer's Gauss-Newton step (``optimizer.method: gauss_newton``,
-   :mod:`tifusion.training.gauss_newton`): the least-norm step toward all targets, of the same length.
+   :mod:`tifusion.training.gauss_newton`): the least-norm step toward all targets, no parameter moving by more
+   than the learning rate, and how concentrated it is (participation ratio of the step's squares).
 
 ``--jacobians FILE`` keeps the Jacobians: a second run with other ``--weighting`` reads them back.
 
@@ -93,8 +94,8 @@ def sample(potential, params, point, md, n_trajectories, n_frames, frame_interva
         state = init_state(jax.random.PRNGKey(seed + k), point.positions, point.box, kT, potential, params)
         state, _ = run_nvt(potential, params, state, equilibration, equilibration, **run)
         state, frames = run_nvt(potential, params, state, n_frames * interval, interval, **run)
-        trajectories.append({"positions": frames.positions, "kinetic_trace": jnp.trace(frames.kinetic, axis1=1, axis2=2),
-                             "box": frames.box})
+        trajectories.append({"positions": frames.positions, "box": frames.box,
+                             "kinetic_trace": jnp.trace(frames.kinetic, axis1=1, axis2=2)})
         print(f"trajectory {k}: {n_frames} frames in {time.perf_counter() - started:.0f} s", file=sys.stderr,
               flush=True)
     return trajectories
@@ -158,10 +159,11 @@ def predicted_changes(result, sizes, n_trajectories, loss_weights, aux, learning
 
 
 def gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux, learning_rate, ridge):
-    """{n: (changes [K, 6] in GPa, fraction of the scaled residual removed [K])} of the trainer's Gauss-Newton step.
+    """{n: (changes [K, 6] in GPa, fraction of the scaled residual removed [K], participation [K])} of the trainer's
+    Gauss-Newton step; participation (sum d^2)^2 / (P sum d^4) is 1 for a step moving all P parameters alike.
 
     Step of trajectory k: :func:`least_norm_direction` of its own scaled J and residual on n frames (scales from
-    the loss weights), of the Adam step's norm (learning rate x sqrt(parameters)); first-order changes J d with J
+    the loss weights), its largest component the learning rate (as the trainer); first-order changes J d with J
     from the other trajectories (all frames), as :func:`predicted_changes`.
     """
     n_full = max(sizes)
@@ -170,18 +172,19 @@ def gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux, learn
     targets = np.append(aux["targets"], aux["target_pressure"])
     out = {}
     for n in sizes:
-        changes, removed = [], []
+        changes, removed, participation = [], [], []
         for k in range(n_trajectories):
             jac, values = result[n, k]
             residual = scales * (values - targets)
             direction = np.asarray(least_norm_direction(jnp.asarray(scales[:, None] * jac), jnp.asarray(residual),
                                                         ridge))
-            step = direction * learning_rate * np.sqrt(jac.shape[1]) / np.linalg.norm(direction)
+            step = direction * learning_rate / np.abs(direction).max()
             jac_others = np.mean([result[n_full, j][0] for j in range(n_trajectories) if j != k], axis=0)
             change = jac_others @ step
             changes.append(change / units.GPA)
             removed.append(-((scales * change) @ residual) / (residual @ residual))
-        out[n] = (np.asarray(changes), np.asarray(removed))
+            participation.append(np.sum(step**2) ** 2 / (step.size * np.sum(step**4)))
+        out[n] = (np.asarray(changes), np.asarray(removed), np.asarray(participation))
     return out
 
 
@@ -200,7 +203,7 @@ def main():
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--jacobians", type=Path,
-                        help="npz file: read the Jacobians from it if it exists (same model and sizes), else write them")
+                        help="npz file: read the Jacobians from it if it exists (same model, sizes), else write them")
     args = parser.parse_args()
     n_trajectories = args.trajectories or (3 if args.quick else 4)
     n_frames = args.frames or (8 if args.quick else 60)
@@ -275,19 +278,20 @@ def main():
                                                       zip(changes.mean(0), changes.std(0, ddof=1)))
                   + f" | {loss_changes.mean():+.0f} +- {loss_changes.std(ddof=1):.0f} |")
 
-    print("\n## 4. The trainer's Gauss-Newton step (optimizer.method: gauss_newton) of the same length: "
-          "first-order changes, GPa\n")
+    print("\n## 4. The trainer's Gauss-Newton step (optimizer.method: gauss_newton), largest parameter change the "
+          "learning rate: first-order changes, GPa\n")
     print(f"Least-norm step toward all targets (ridge {args.ridge:g}) from trajectory k's n frames, evaluated with "
           "the other trajectories' J; 'residual removed' is the first-order fraction of the weighted residual "
           "removed.\n")
-    print("| loss weighting | frames | " + " | ".join(OBSERVABLES) + " | residual removed |\n|---|---:|" + "---:|" * 7)
-    print("| wanted | | " + " | ".join("+" if t > v else "-" for t, v in zip(targets, values)) + " | |")
+    print("| loss weighting | frames | " + " | ".join(OBSERVABLES) + " | residual removed | participation |\n"
+          "|---|---:|" + "---:|" * 8)
+    print("| wanted | | " + " | ".join("+" if t > v else "-" for t, v in zip(targets, values)) + " | | |")
     for label, loss_weights in weightings.items():
-        for n, (changes, removed) in gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux,
-                                                          learning_rate, args.ridge).items():
+        gauss_newton = gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux, learning_rate, args.ridge)
+        for n, (changes, removed, participation) in gauss_newton.items():
             print(f"| {label} | {n} | " + " | ".join(f"{c:+.1f} +- {s:.1f}" for c, s in
                                                       zip(changes.mean(0), changes.std(0, ddof=1)))
-                  + f" | {removed.mean():.2f} +- {removed.std(ddof=1):.2f} |")
+                  + f" | {removed.mean():.2f} +- {removed.std(ddof=1):.2f} | {participation.mean():.3f} |")
 
 
 if __name__ == "__main__":

@@ -62,11 +62,11 @@ def test_gauss_newton_updates_lower_the_experimental_loss_of_a_two_parameter_eam
     for epoch in range(3):
         new, state, metrics = trainer.epoch(params, state, epoch)
         losses.append(metrics["exp_loss"])
-        steps.append(np.hypot(float(new["embed"] - params["embed"]), float(new["pair"] - params["pair"])))
+        steps.append(max(abs(float(new["embed"] - params["embed"])), abs(float(new["pair"] - params["pair"]))))
         params = new
     _, scored = trainer.score(params, state)
-    # each update moves the parameters by learning rate x sqrt(2), the norm of the paper's Adam sign step
-    np.testing.assert_allclose(steps, 0.01 * np.sqrt(2), rtol=1e-6)
+    # no parameter moves by more than the learning rate, and the larger change equals it (the Adam step's bound)
+    np.testing.assert_allclose(steps, 0.01, rtol=1e-6)
     assert scored["exp_loss"] < losses[0], f"loss did not decrease: {losses} -> {scored['exp_loss']}"
 
 

@@ -11,8 +11,8 @@ with relative weights r_m = 1 (the paper) unless ``loss_weights.constants`` sets
 
 One optimizer step per state point, in an order permuted per epoch from (seed, epoch), as
 the paper's code (sim_batch_size = 1), by the paper's Adam or, with ``optimizer.method: gauss_newton``,
-by the least-norm step of :mod:`tifusion.training.gauss_newton` of the same length. A state point gets a new trajectory whenever its
-effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
+by the least-norm step of :mod:`tifusion.training.gauss_newton`. A state point gets a new trajectory
+whenever its effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
 each trajectory continues from the last MD state of the previous one at that temperature.
 """
 import logging
@@ -116,12 +116,12 @@ def statepoint_outputs(averages, aux):
 
 
 def make_statepoint_loss(loss_weights):
-    """Loss of one state point from the ensemble averages of :func:`frame_observables` (see :func:`make_prediction_loss`)."""
+    """Loss of one state point from ensemble averages of :func:`frame_observables` (:func:`make_prediction_loss`)."""
     loss_of_predictions = make_prediction_loss(loss_weights)
 
     def loss_fn(averages, aux):
-        constants, pressure = elastic_constants_from_averages(averages, aux)
-        return loss_of_predictions(constants, pressure, aux), {"elastic": constants, "pressure": pressure}
+        outputs, predictions = statepoint_outputs(averages, aux)
+        return loss_of_predictions(outputs[:5], outputs[5], aux), predictions
 
     return loss_fn
 

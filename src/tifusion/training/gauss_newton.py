@@ -12,6 +12,13 @@ The least-norm step instead asks every observable to move toward its own target:
 the smallest parameter change whose first-order effect is A d = -rho (damped by the ridge where J J^T
 is ill-conditioned); here J = dO/dtheta [m, params] is the DiffTRe Jacobian
 (:func:`tifusion.training.difftre.make_reweighted_jacobian`).
+
+Step length: no parameter moves by more than the learning rate, the bound of the paper's Adam step.
+The direction is concentrated on few parameters (for the default model at 323 K, 1.7 % participation,
+the largest component 18x the root mean square); scaled instead to the Adam step's Euclidean norm
+(learning rate x sqrt(parameters)) two updates at learning rate 3e-4 took C11, C33 and C44 at 323 K from
+141.7/213.2/40.0 to 114.1/159.0/30.7 GPa and the validation force RMSE from 35 to 72 meV/A: far outside
+the first-order regime.
 """
 import jax
 import jax.numpy as jnp
@@ -38,10 +45,10 @@ def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge):
     """A pytree like one Jacobian row whose optimizer step -lr g moves the parameters along the least-norm direction.
 
     ``jacobian``: pytree of the parameters' shapes with a leading axis m (dO/dtheta). The direction is
-    normalised to the norm of a sign vector, sqrt(parameters), so that ``optax.scale_by_learning_rate``
-    moves the parameters as far as the paper's Adam does per update (learning rate x sqrt(parameters)).
+    normalised to a largest component of 1, so that ``optax.scale_by_learning_rate`` moves no parameter by
+    more than the learning rate (as the paper's Adam, whose first step moves every parameter by it).
     """
     rows = jax.vmap(lambda row: ravel_pytree(row)[0])(jacobian)
     _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], jacobian))
     direction = least_norm_direction(scales[:, None] * rows, scales * (outputs - targets), ridge)
-    return unravel((-direction * jnp.sqrt(direction.size) / jnp.linalg.norm(direction)).astype(rows.dtype))
+    return unravel((-direction / jnp.max(jnp.abs(direction))).astype(rows.dtype))
