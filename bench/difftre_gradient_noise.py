@@ -27,6 +27,11 @@ frames), so any loss weighting can be examined from the same Jacobians. It print
    :mod:`tifusion.training.gauss_newton`): the least-norm step toward all targets, no parameter moving by more
    than the learning rate, and how concentrated it is (participation ratio of the step's squares).
 
+5. with the DFT dataset (``--dataset``): the same three kinds of step -- Adam, Gauss-Newton, and Gauss-Newton
+   in the metric of the DFT loss's Fisher diagonal F (:func:`tifusion.training.dft.fisher_diagonal`) -- each
+   scaled to the DFT cost 1/2 sum F d^2 of the Adam step (lr^2 sum F / 2): how far each moves the observables
+   for the same (second-order, diagonal) damage to the DFT fit.
+
 ``--jacobians FILE`` keeps the Jacobians: a second run with other ``--weighting`` reads them back.
 
 Prints the load average: times on a shared machine are upper bounds.
@@ -53,6 +58,8 @@ from tifusion.md.nvt import run_nvt  # noqa: E402
 from tifusion.md.state import frames_capacity, init_state  # noqa: E402
 from tifusion.model.io import load_model  # noqa: E402
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS  # noqa: E402
+from tifusion.data.dataset import load_dataset  # noqa: E402
+from tifusion.training.dft import fisher_diagonal  # noqa: E402
 from tifusion.training.difftre import make_reweighted_jacobian, make_reweighting  # noqa: E402
 from tifusion.training.exp import (experimental_statepoints, frame_energy, frame_observables,  # noqa: E402
                                    make_prediction_loss, make_statepoint_loss, statepoint_aux, statepoint_outputs)
@@ -188,6 +195,36 @@ def gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux, learn
     return out
 
 
+def equal_dft_cost_changes(result, n_trajectories, loss_weights, aux, learning_rate, ridge, fisher):
+    """{step kind: (changes [K, 6] in GPa, largest |d| / lr [K])}: Adam, Gauss-Newton and Fisher-metric Gauss-Newton
+    steps from each trajectory's Jacobian (all frames), scaled to the Adam step's DFT cost lr^2 sum F / 2, evaluated
+    (first order) with the other trajectories' Jacobians."""
+    n_full = max(n for n, _ in result)
+    loss_of_predictions = make_prediction_loss(loss_weights)
+    scales = np.asarray(residual_scales(lambda o: loss_of_predictions(o[:5], o[5], aux), len(OBSERVABLES)))
+    targets = np.append(aux["targets"], aux["target_pressure"])
+    budget = 0.5 * learning_rate**2 * np.sum(fisher)
+    preconditioners = {"Gauss-Newton": None, "Gauss-Newton, Fisher metric": 1.0 / (fisher + 1e-3 * np.mean(fisher))}
+    out = {}
+    for kind in ("Adam",) + tuple(preconditioners):
+        changes, largest = [], []
+        for k in range(n_trajectories):
+            jac, values = result[n_full, k]
+            residual = scales * (values - targets)
+            if kind == "Adam":
+                step = -learning_rate * np.sign(2 * residual @ (scales[:, None] * jac))
+            else:
+                p = preconditioners[kind]
+                step = np.asarray(least_norm_direction(jnp.asarray(scales[:, None] * jac), jnp.asarray(residual), ridge,
+                                                       None if p is None else jnp.asarray(p)))
+                step = step * np.sqrt(budget / (0.5 * np.sum(fisher * step**2)))
+            jac_others = np.mean([result[n_full, j][0] for j in range(n_trajectories) if j != k], axis=0)
+            changes.append(jac_others @ step / units.GPA)
+            largest.append(np.abs(step).max() / learning_rate)
+        out[kind] = (np.asarray(changes), np.asarray(largest))
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=str(ROOT / "results/models/dft_pretrained/model.npz"))
@@ -200,6 +237,9 @@ def main():
                         help="a loss weighting to examine besides the config's, e.g. C44=5,pressure=1e-10")
     parser.add_argument("--learning-rate", type=float, help="Adam step (default: the config's)")
     parser.add_argument("--ridge", type=float, default=1e-3, help="Gauss-Newton damping (section 4)")
+    parser.add_argument("--dataset", type=Path, default=ROOT / "results/dataset/dataset.npz",
+                        help="DFT dataset for section 5 (skipped if missing)")
+    parser.add_argument("--fisher-samples", type=int, default=96, help="training configurations for the Fisher")
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--jacobians", type=Path,
@@ -211,7 +251,8 @@ def main():
         parser.error("--trajectories must be at least 3 (leave-one-out estimates need two others)")
     sizes = sorted({max(2, n_frames // 4), n_frames})
     with open(args.config) as f:
-        settings = yaml.safe_load(f)["exp_training"]
+        config = yaml.safe_load(f)
+    settings = config["exp_training"]
     learning_rate = args.learning_rate or float(settings["optimizer"]["learning_rate"])
     weightings = {"config": settings["loss_weights"]}
     weightings.update({w: parse_weighting(w, settings["loss_weights"]) for w in args.weighting})
@@ -292,6 +333,24 @@ def main():
             print(f"| {label} | {n} | " + " | ".join(f"{c:+.1f} +- {s:.1f}" for c, s in
                                                       zip(changes.mean(0), changes.std(0, ddof=1)))
                   + f" | {removed.mean():.2f} +- {removed.std(ddof=1):.2f} | {participation.mean():.3f} |")
+
+    if not args.dataset.exists():
+        print(f"\n(section 5 skipped: no DFT dataset at {args.dataset})")
+        return
+    dft_weights = config["dft_pretraining"]["trainer"]["loss_weights"]
+    fisher = np.asarray(ravel_pytree(fisher_diagonal(potential, params, load_dataset(args.dataset), dft_weights,
+                                                     args.fisher_samples))[0], dtype=np.float64)
+    print(f"\n## 5. Steps of the same DFT cost as the Adam step (Fisher diagonal of the DFT loss from "
+          f"{args.fisher_samples} training configurations; {n_full} frames): first-order changes, GPa\n")
+    print("| loss weighting | step | " + " | ".join(OBSERVABLES) + " | largest change / lr |\n|---|---|"
+          + "---:|" * 7)
+    print("| wanted | | " + " | ".join("+" if t > v else "-" for t, v in zip(targets, values)) + " | |")
+    for label, loss_weights in weightings.items():
+        rows = equal_dft_cost_changes(result, n_trajectories, loss_weights, aux, learning_rate, args.ridge, fisher)
+        for kind, (changes, largest) in rows.items():
+            print(f"| {label} | {kind} | " + " | ".join(f"{c:+.1f} +- {s:.1f}" for c, s in
+                                                         zip(changes.mean(0), changes.std(0, ddof=1)))
+                  + f" | {largest.mean():.1f} |")
 
 
 if __name__ == "__main__":

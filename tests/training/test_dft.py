@@ -6,7 +6,7 @@ import pytest
 from tifusion import units
 from tifusion.potential import energy_forces_virial
 from tifusion.graph import build_graph
-from tifusion.training.dft import GraphSpec, dft_metrics, make_dft_trainer, train_dft
+from tifusion.training.dft import GraphSpec, dft_metrics, fisher_diagonal, make_dft_trainer, train_dft
 
 SETTINGS = {"batch_size": 4, "microbatch": 2, "learning_rate": 0.01, "lr_decay_rate": 0.5, "lr_decay_steps": None,
             "epochs": 3, "loss_weights": {"energy": 1.0e-6, "force": 1.0e-2, "virial": 4.0e-6}}
@@ -72,3 +72,29 @@ def test_capacity_overflow_is_an_error_naming_the_configuration(scaled_eam, tiny
     trainer = make_dft_trainer(scaled_eam, tiny_dataset, SETTINGS, 0, spec=GraphSpec(scaled_eam.cutoff, 8, (1, 1, 1)))
     with pytest.raises(RuntimeError, match=r"capacity 8 exceeded for dataset configuration\(s\) \[\d+"):
         trainer.evaluate(START, "validation")
+
+
+def test_fisher_diagonal_is_the_mean_squared_finite_difference_gradient_of_each_configurations_loss(scaled_eam,
+                                                                                                   tiny_dataset):
+    weights = SETTINGS["loss_weights"]
+    fisher = fisher_diagonal(scaled_eam, START, tiny_dataset, weights)
+    index = np.flatnonzero(np.asarray(tiny_dataset.split) == 0)
+
+    def configuration_loss(params, i):  # the loss formula of one configuration, written out
+        mask = np.asarray(tiny_dataset.atom_mask[i])
+        r, box = jnp.asarray(tiny_dataset.positions[i]), jnp.asarray(tiny_dataset.box[i])
+        graph = build_graph(r, box, scaled_eam.cutoff, 200, (1, 1, 1), jnp.asarray(mask))
+        e, f, w = energy_forces_virial(scaled_eam, params, r, box, graph)
+        virial = weights["virial"] if tiny_dataset.types[i] == 0 else 0.0
+        return (weights["energy"] * (float(e) - tiny_dataset.energy[i]) ** 2
+                + weights["force"] * float(np.sum((np.asarray(f) - tiny_dataset.forces[i])[mask] ** 2)) / (3 * mask.sum())
+                + virial * float(np.sum((np.asarray(w) - tiny_dataset.virial[i]) ** 2)) / 9)
+
+    for key in START:
+        h = 1e-5
+        squares = []
+        for i in index:
+            plus = configuration_loss({**START, key: START[key] + h}, i)
+            minus = configuration_loss({**START, key: START[key] - h}, i)
+            squares.append(((plus - minus) / (2 * h)) ** 2)
+        np.testing.assert_allclose(float(fisher[key]), np.mean(squares), rtol=1e-5, err_msg=key)

@@ -78,3 +78,14 @@ def test_unknown_optimizer_method_is_rejected(scaled_eam):
                 "optimizer": {"method": "lbfgs", "learning_rate": 0.01, "lr_decay_rate": 1.0, "lr_decay_steps": 100}}
     with pytest.raises(ValueError, match="optimizer.method.*'lbfgs'"):
         make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)
+
+
+def test_fisher_metric_without_the_dft_fisher_is_rejected(scaled_eam):
+    from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+
+    settings = {"md": {"dt_ps": 0.002, "friction_per_ps": 10.0, "total_ps": 0.5, "equilibration_ps": 0.1,
+                       "frame_interval_ps": 0.02}, "loss_weights": WEIGHTS,
+                "optimizer": {"method": "gauss_newton", "metric": "dft_fisher", "learning_rate": 0.01,
+                              "lr_decay_rate": 1.0, "lr_decay_steps": 100}}
+    with pytest.raises(ValueError, match="dft_fisher.*Fisher diagonal"):
+        make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)

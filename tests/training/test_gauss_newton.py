@@ -64,3 +64,30 @@ def test_pseudo_gradient_has_largest_component_one_and_points_against_the_least_
     alpha = -change / (np.asarray(scales) * np.asarray(outputs))
     np.testing.assert_allclose(alpha, alpha[0], rtol=1e-4)
     assert alpha[0] > 0
+
+
+def test_preconditioned_direction_reaches_the_targets_with_the_least_weighted_norm():
+    rng = np.random.default_rng(3)
+    jacobian = jnp.asarray(rng.normal(size=(3, 12)))
+    residual = jnp.asarray(rng.normal(size=3))
+    preconditioner = jnp.asarray(rng.uniform(0.1, 10.0, size=12))
+    d = least_norm_direction(jacobian, residual, ridge=0.0, preconditioner=preconditioner)
+    np.testing.assert_allclose(jacobian @ d, -residual, atol=1e-10)
+    # stationarity of sum d^2 / P on {J d = -r}: d / P lies in the row space of J
+    coefficients, *_ = np.linalg.lstsq(np.asarray(jacobian.T), np.asarray(d / preconditioner), rcond=None)
+    np.testing.assert_allclose(jacobian.T @ coefficients, d / preconditioner, atol=1e-10)
+    np.testing.assert_allclose(least_norm_direction(jacobian, residual, 0.0, jnp.ones(12)),
+                               least_norm_direction(jacobian, residual, 0.0), atol=1e-12)
+
+
+def test_fisher_metric_pseudo_gradient_costs_what_a_sign_step_costs_along_the_f_metric_direction():
+    rng = np.random.default_rng(4)
+    jacobian = {"w": jnp.asarray(rng.normal(size=(3, 6)))}
+    fisher = {"w": jnp.asarray(rng.uniform(0.0, 5.0, size=6))}
+    outputs = jnp.asarray(rng.normal(size=3))
+    g = gauss_newton_pseudo_gradient(jacobian, outputs, jnp.zeros(3), jnp.ones(3), 0.0, fisher)
+    # the step -g costs the DFT fit (1/2 sum F d^2) what a sign step of the same learning rate does
+    np.testing.assert_allclose(np.sum(fisher["w"] * g["w"] ** 2), np.sum(fisher["w"]), rtol=1e-8)
+    f = fisher["w"]
+    direction = least_norm_direction(jacobian["w"], outputs, 0.0, 1.0 / (f + 1e-3 * jnp.mean(f)))
+    np.testing.assert_allclose(-g["w"] / np.linalg.norm(g["w"]), direction / np.linalg.norm(direction), atol=1e-10)

@@ -187,6 +187,32 @@ def make_dft_trainer(potential, dataset, settings, seed, spec=None):
     return DFTTrainer(optimizer.init, epoch, evaluate, predict, steps_per_epoch)
 
 
+def fisher_diagonal(potential, params, dataset, loss_weights, n_samples=None, seed=0, spec=None):
+    """Empirical Fisher diagonal of the DFT loss, a pytree like params: the mean over training configurations of
+    the squared gradient of each configuration's loss (as a one-configuration batch of the trainer).
+
+    A diagonal curvature of the DFT fit near its minimum: a parameter change d costs the DFT loss about
+    1/2 sum F d^2 (up to a constant factor; compare steps by it, not absolute losses). ``n_samples``
+    training configurations drawn with ``seed`` (default all).
+    """
+    spec = spec or graph_spec_for(dataset, potential.cutoff)
+    weights = {k: float(loss_weights[k]) for k in ("energy", "force", "virial")}
+    index = np.flatnonzero(np.asarray(dataset.split) == SPLITS["train"])
+    if n_samples is not None and n_samples < len(index):
+        index = np.sort(np.random.default_rng(seed).choice(index, size=int(n_samples), replace=False))
+
+    @jax.jit
+    def squared_gradient(params, sample):
+        n_force = 3.0 * jnp.sum(sample["atom_mask"])
+        grad = jax.grad(lambda p: _batch_loss(potential, p, spec, weights, sample, 1.0, n_force)[0])(params)
+        return jax.tree_util.tree_map(jnp.square, grad)
+
+    total = jax.tree_util.tree_map(jnp.zeros_like, params)
+    for i in index:
+        total = jax.tree_util.tree_map(jnp.add, total, squared_gradient(params, _take(dataset, [i])))
+    return jax.tree_util.tree_map(lambda x: x / len(index), total)
+
+
 def dft_metrics(reference, energy, forces, virial, weights=None):
     """Errors of predictions against reference data, in the units of the paper's Table 1.
 

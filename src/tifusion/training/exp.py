@@ -150,8 +150,12 @@ def _steps(settings):
             "frame_interval": frame_interval, "initial": to_steps(settings.get("initial_equilibration_ps", 0.0))}
 
 
-def make_exp_trainer(potential, statepoints, settings, seed):
-    """``settings``: the exp_training config section (md, loss_weights, optimizer, ess_fraction, chunk_frames)."""
+def make_exp_trainer(potential, statepoints, settings, seed, dft_fisher=None):
+    """``settings``: the exp_training config section (md, loss_weights, optimizer, ess_fraction, chunk_frames).
+
+    ``dft_fisher``: the DFT loss's Fisher diagonal (:func:`tifusion.training.dft.fisher_diagonal`), needed by
+    ``optimizer.metric: dft_fisher`` of the Gauss-Newton step.
+    """
     md = settings["md"]
     steps = _steps(md)
     opt = settings["optimizer"]
@@ -164,6 +168,12 @@ def make_exp_trainer(potential, statepoints, settings, seed):
     else:
         raise ValueError(f"exp_training.optimizer.method must be 'adam' or 'gauss_newton', got {method!r}")
     ridge = float(opt.get("ridge", 1e-3))
+    metric = opt.get("metric", "euclidean")
+    if metric not in ("euclidean", "dft_fisher"):
+        raise ValueError(f"exp_training.optimizer.metric must be 'euclidean' or 'dft_fisher', got {metric!r}")
+    if method == "gauss_newton" and metric == "dft_fisher" and dft_fisher is None:
+        raise ValueError("exp_training.optimizer.metric 'dft_fisher' needs the DFT loss's Fisher diagonal")
+    fisher = dft_fisher if method == "gauss_newton" and metric == "dft_fisher" else None
     ess_fraction = float(settings.get("ess_fraction", 1.0))
     chunk = int(settings.get("chunk_frames", 8))
     loss_fn = make_statepoint_loss(settings["loss_weights"])
@@ -201,7 +211,7 @@ def make_exp_trainer(potential, statepoints, settings, seed):
         scales = residual_scales(lambda o: loss_of_predictions(o[:5], o[5], aux), len(outputs))
         targets = jnp.append(aux["targets"], aux["target_pressure"])
         return result._replace(loss=loss, grad=gauss_newton_pseudo_gradient(result.grad, outputs, targets, scales,
-                                                                          ridge))
+                                                                          ridge, fisher))
 
     def init(params):
         md_states = []

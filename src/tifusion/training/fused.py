@@ -22,7 +22,7 @@ import numpy as np
 
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint
-from tifusion.training.dft import make_dft_trainer, write_history
+from tifusion.training.dft import fisher_diagonal, make_dft_trainer, write_history
 from tifusion.training.exp import experimental_statepoints, make_exp_trainer
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,13 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
     epochs = int(entry["epochs"])
     selection = merged(DEFAULT_SELECTION, entry.get("selection"))
     statepoints = experimental_statepoints(entry["temperatures_K"], exp_settings.get("target_pressure_GPa", 0.0))
-    exp_trainer = make_exp_trainer(potential, statepoints, exp_settings, seed)
+    optimizer = exp_settings["optimizer"]
+    dft_fisher = None
+    if optimizer.get("method") == "gauss_newton" and optimizer.get("metric") == "dft_fisher":
+        # the curvature of the DFT fit the EXP steps start from (computed again on a resume: same numbers)
+        dft_fisher = fisher_diagonal(potential, params, dataset, dft_settings["loss_weights"],
+                                     int(optimizer.get("fisher_samples", 96)), seed)
+    exp_trainer = make_exp_trainer(potential, statepoints, exp_settings, seed, dft_fisher)
     dft_trainer = make_dft_trainer(potential, dataset, dict(dft_settings, epochs=epochs), seed)
 
     state = {"params": params, "best_params": params, "exp": exp_trainer.init(params),

@@ -34,21 +34,38 @@ def residual_scales(loss_of_outputs, n_outputs, dtype=jnp.float64):
     return jnp.sqrt(jnp.diag(hessian) / 2)
 
 
-def least_norm_direction(jacobian, residual, ridge):
-    """d = -J^T (J J^T + ridge max eig(J J^T) 1)^-1 r for a flat Jacobian [m, P] and residual [m]."""
-    gram = jacobian @ jacobian.T
+def least_norm_direction(jacobian, residual, ridge, preconditioner=None):
+    """d = -P J^T (J P J^T + ridge max eig(J P J^T) 1)^-1 r for a flat Jacobian [m, params] and residual [m].
+
+    ``preconditioner`` P [params] (default 1): the diagonal of the inverse metric; d is then the step with
+    J d = -r (ridge 0) of the least sum d^2 / P. With P = 1 / F, F the DFT loss's Fisher diagonal
+    (:func:`tifusion.training.dft.fisher_diagonal`), the step that costs the DFT fit least.
+    """
+    scaled = jacobian if preconditioner is None else jacobian * preconditioner[None]
+    gram = scaled @ jacobian.T
     damping = ridge * jnp.linalg.eigvalsh(gram)[-1]
-    return -jacobian.T @ jnp.linalg.solve(gram + damping * jnp.eye(gram.shape[0], dtype=gram.dtype), residual)
+    return -scaled.T @ jnp.linalg.solve(gram + damping * jnp.eye(gram.shape[0], dtype=gram.dtype), residual)
 
 
-def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge):
+def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fisher=None):
     """A pytree like one Jacobian row whose optimizer step -lr g moves the parameters along the least-norm direction.
 
-    ``jacobian``: pytree of the parameters' shapes with a leading axis m (dO/dtheta). The direction is
-    normalised to a largest component of 1, so that ``optax.scale_by_learning_rate`` moves no parameter by
-    more than the learning rate (as the paper's Adam, whose first step moves every parameter by it).
+    ``jacobian``: pytree of the parameters' shapes with a leading axis m (dO/dtheta). Without ``fisher`` the
+    direction is Euclidean, normalised to a largest component of 1, so that ``optax.scale_by_learning_rate``
+    moves no parameter by more than the learning rate (as the paper's Adam, whose first step moves every
+    parameter by it). With ``fisher`` (the DFT loss's Fisher diagonal, a pytree like params) the direction is the
+    least-norm one in the metric F (inverse-metric preconditioner 1 / (F + 1e-3 mean F)), normalised to the
+    F-norm of a sign vector: the step costs the DFT fit (second order, diagonal) what the Adam step of the same
+    learning rate costs, lr^2 sum F / 2.
     """
     rows = jax.vmap(lambda row: ravel_pytree(row)[0])(jacobian)
     _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], jacobian))
-    direction = least_norm_direction(scales[:, None] * rows, scales * (outputs - targets), ridge)
-    return unravel((-direction / jnp.max(jnp.abs(direction))).astype(rows.dtype))
+    scaled, residual = scales[:, None] * rows, scales * (outputs - targets)
+    if fisher is None:
+        direction = least_norm_direction(scaled, residual, ridge)
+        norm = jnp.max(jnp.abs(direction))
+    else:
+        f = ravel_pytree(fisher)[0].astype(scaled.dtype)
+        direction = least_norm_direction(scaled, residual, ridge, 1.0 / (f + 1e-3 * jnp.mean(f)))
+        norm = jnp.sqrt(jnp.sum(f * direction**2) / jnp.sum(f))
+    return unravel((-direction / norm).astype(rows.dtype))
