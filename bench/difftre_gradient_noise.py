@@ -63,7 +63,7 @@ from tifusion.training.dft import fisher_diagonal  # noqa: E402
 from tifusion.training.difftre import make_reweighted_jacobian, make_reweighting  # noqa: E402
 from tifusion.training.exp import (experimental_statepoints, frame_energy, frame_observables,  # noqa: E402
                                    make_prediction_loss, make_statepoint_loss, statepoint_aux, statepoint_outputs)
-from tifusion.training.gauss_newton import least_norm_direction, residual_scales  # noqa: E402
+from tifusion.training.gauss_newton import fisher_preconditioner, least_norm_direction, residual_scales  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OBSERVABLES = HEXAGONAL_CONSTANTS + ("P",)
@@ -135,7 +135,7 @@ def jacobians(potential, params, point, trajectories, sizes, loss_weights, chunk
 def loss_and_gradient_weights(loss_weights, values, aux):
     """(L, dL/dO [6]) at observables ``values`` [6] (internal units)."""
     loss_of_predictions = make_prediction_loss(loss_weights)
-    fn = lambda o: loss_of_predictions(o[:5], o[5], aux)  # noqa: E731
+    fn = lambda o: loss_of_predictions(o, aux)  # noqa: E731
     o = jnp.asarray(values)
     return float(fn(o)), np.asarray(jax.grad(fn)(o))
 
@@ -175,7 +175,7 @@ def gauss_newton_changes(result, sizes, n_trajectories, loss_weights, aux, learn
     """
     n_full = max(sizes)
     loss_of_predictions = make_prediction_loss(loss_weights)
-    scales = np.asarray(residual_scales(lambda o: loss_of_predictions(o[:5], o[5], aux), len(OBSERVABLES)))
+    scales = np.asarray(residual_scales(lambda o: loss_of_predictions(o, aux), len(OBSERVABLES)))
     targets = np.append(aux["targets"], aux["target_pressure"])
     out = {}
     for n in sizes:
@@ -201,10 +201,10 @@ def equal_dft_cost_changes(result, n_trajectories, loss_weights, aux, learning_r
     (first order) with the other trajectories' Jacobians."""
     n_full = max(n for n, _ in result)
     loss_of_predictions = make_prediction_loss(loss_weights)
-    scales = np.asarray(residual_scales(lambda o: loss_of_predictions(o[:5], o[5], aux), len(OBSERVABLES)))
+    scales = np.asarray(residual_scales(lambda o: loss_of_predictions(o, aux), len(OBSERVABLES)))
     targets = np.append(aux["targets"], aux["target_pressure"])
     budget = 0.5 * learning_rate**2 * np.sum(fisher)
-    preconditioners = {"Gauss-Newton": None, "Gauss-Newton, Fisher metric": 1.0 / (fisher + 1e-3 * np.mean(fisher))}
+    preconditioners = {"Gauss-Newton": None, "Gauss-Newton, Fisher metric": fisher_preconditioner(fisher)}
     out = {}
     for kind in ("Adam",) + tuple(preconditioners):
         changes, largest = [], []

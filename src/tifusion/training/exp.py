@@ -91,7 +91,8 @@ def elastic_constants_from_averages(averages, aux):
 
 
 def make_prediction_loss(loss_weights):
-    """The loss as a function of the predictions: ``fn(constants [5], pressure, aux)`` with aux's targets.
+    """The loss as a function of the predictions: ``fn(outputs, aux)``, outputs [6] = (C11, C33, C44, C12, C13, P)
+    as :func:`statepoint_outputs` returns them, the targets from aux.
 
     ``loss_weights``: stiffness, pressure and optionally ``constants``, relative weights of C11, C33,
     C44, C12, C13 inside the mean (missing ones 1, the paper's uniform mean).
@@ -102,9 +103,9 @@ def make_prediction_loss(loss_weights):
         raise ValueError(f"exp_training.loss_weights.constants: {sorted(unknown)} are not among {HEXAGONAL_CONSTANTS}")
     relative = jnp.asarray([float(relative.get(name, 1.0)) for name in HEXAGONAL_CONSTANTS])
 
-    def loss_of_predictions(constants, pressure, aux):
-        return (loss_weights["stiffness"] * jnp.mean(relative * (constants - aux["targets"]) ** 2)
-                + loss_weights["pressure"] * (pressure - aux["target_pressure"]) ** 2)
+    def loss_of_predictions(outputs, aux):
+        return (loss_weights["stiffness"] * jnp.mean(relative * (outputs[:5] - aux["targets"]) ** 2)
+                + loss_weights["pressure"] * (outputs[5] - aux["target_pressure"]) ** 2)
 
     return loss_of_predictions
 
@@ -121,7 +122,7 @@ def make_statepoint_loss(loss_weights):
 
     def loss_fn(averages, aux):
         outputs, predictions = statepoint_outputs(averages, aux)
-        return loss_of_predictions(outputs[:5], outputs[5], aux), predictions
+        return loss_of_predictions(outputs, aux), predictions
 
     return loss_fn
 
@@ -205,10 +206,10 @@ def make_exp_trainer(potential, statepoints, settings, seed, dft_fisher=None):
         if method == "adam":
             return result
         outputs = result.loss
-        loss = loss_of_predictions(outputs[:5], outputs[5], aux)
+        loss = loss_of_predictions(outputs, aux)
         if result.grad is None:
             return result._replace(loss=loss)
-        scales = residual_scales(lambda o: loss_of_predictions(o[:5], o[5], aux), len(outputs))
+        scales = residual_scales(lambda o: loss_of_predictions(o, aux), len(outputs))
         targets = jnp.append(aux["targets"], aux["target_pressure"])
         return result._replace(loss=loss, grad=gauss_newton_pseudo_gradient(result.grad, outputs, targets, scales,
                                                                           ridge, fisher))

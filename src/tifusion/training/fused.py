@@ -70,12 +70,12 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
     epochs = int(entry["epochs"])
     selection = merged(DEFAULT_SELECTION, entry.get("selection"))
     statepoints = experimental_statepoints(entry["temperatures_K"], exp_settings.get("target_pressure_GPa", 0.0))
-    optimizer = exp_settings["optimizer"]
+    exp_optimizer = exp_settings["optimizer"]
     dft_fisher = None
-    if optimizer.get("method") == "gauss_newton" and optimizer.get("metric") == "dft_fisher":
+    if exp_optimizer.get("method") == "gauss_newton" and exp_optimizer.get("metric") == "dft_fisher":
         # the curvature of the DFT fit the EXP steps start from (computed again on a resume: same numbers)
         dft_fisher = fisher_diagonal(potential, params, dataset, dft_settings["loss_weights"],
-                                     int(optimizer.get("fisher_samples", 96)), seed)
+                                     int(exp_optimizer.get("fisher_samples", 96)), seed)
     exp_trainer = make_exp_trainer(potential, statepoints, exp_settings, seed, dft_fisher)
     dft_trainer = make_dft_trainer(potential, dataset, dict(dft_settings, epochs=epochs), seed)
 

@@ -34,6 +34,12 @@ def residual_scales(loss_of_outputs, n_outputs, dtype=jnp.float64):
     return jnp.sqrt(jnp.diag(hessian) / 2)
 
 
+def fisher_preconditioner(fisher):
+    """The inverse metric 1 / (F + 1e-3 mean F) of a Fisher diagonal F [params] (the floor keeps parameters
+    the DFT data do not constrain at all from taking the whole step)."""
+    return 1.0 / (fisher + 1e-3 * jnp.mean(fisher))
+
+
 def least_norm_direction(jacobian, residual, ridge, preconditioner=None):
     """d = -P J^T (J P J^T + ridge max eig(J P J^T) 1)^-1 r for a flat Jacobian [m, params] and residual [m].
 
@@ -54,7 +60,7 @@ def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fish
     direction is Euclidean, normalised to a largest component of 1, so that ``optax.scale_by_learning_rate``
     moves no parameter by more than the learning rate (as the paper's Adam, whose first step moves every
     parameter by it). With ``fisher`` (the DFT loss's Fisher diagonal, a pytree like params) the direction is the
-    least-norm one in the metric F (inverse-metric preconditioner 1 / (F + 1e-3 mean F)), normalised to the
+    least-norm one in the metric F (:func:`fisher_preconditioner`), normalised to the
     F-norm of a sign vector: the step costs the DFT fit (second order, diagonal) what the Adam step of the same
     learning rate costs, lr^2 sum F / 2.
     """
@@ -66,6 +72,6 @@ def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fish
         norm = jnp.max(jnp.abs(direction))
     else:
         f = ravel_pytree(fisher)[0].astype(scaled.dtype)
-        direction = least_norm_direction(scaled, residual, ridge, 1.0 / (f + 1e-3 * jnp.mean(f)))
+        direction = least_norm_direction(scaled, residual, ridge, fisher_preconditioner(f))
         norm = jnp.sqrt(jnp.sum(f * direction**2) / jnp.sum(f))
     return unravel((-direction / norm).astype(rows.dtype))
