@@ -46,17 +46,24 @@ def test_unknown_constant_weight_is_named():
         make_statepoint_loss(dict(WEIGHTS, constants={"C66": 2.0}))
 
 
+EAM_START = {"embed": jnp.array(0.98), "pair": jnp.array(1.04)}
+
+
+def gauss_newton_settings(**extra):
+    """A 23 K state point, 20 frames per trajectory, Euclidean Gauss-Newton steps of at most 0.01 per parameter."""
+    return {"md": {"dt_ps": 0.002, "friction_per_ps": 10.0, "total_ps": 0.5, "equilibration_ps": 0.1,
+                   "frame_interval_ps": 0.02, "initial_equilibration_ps": 0.2},
+            "loss_weights": WEIGHTS, "ess_fraction": 1.0, "chunk_frames": 10,
+            "optimizer": {"method": "gauss_newton", "learning_rate": 0.01, "b1": 0.1, "b2": 0.4,
+                          "lr_decay_rate": 1.0, "lr_decay_steps": 100}, **extra}
+
+
 @pytest.mark.slow
 def test_gauss_newton_updates_lower_the_experimental_loss_of_a_two_parameter_eam(scaled_eam):
     from tifusion.training.exp import experimental_statepoints, make_exp_trainer
 
-    settings = {"md": {"dt_ps": 0.002, "friction_per_ps": 10.0, "total_ps": 0.5, "equilibration_ps": 0.1,
-                       "frame_interval_ps": 0.02, "initial_equilibration_ps": 0.2},
-                "loss_weights": WEIGHTS, "ess_fraction": 1.0, "chunk_frames": 10,
-                "optimizer": {"method": "gauss_newton", "learning_rate": 0.01, "b1": 0.1, "b2": 0.4,
-                              "lr_decay_rate": 1.0, "lr_decay_steps": 100}}
-    trainer = make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)
-    params = {"embed": jnp.array(0.98), "pair": jnp.array(1.04)}
+    trainer = make_exp_trainer(scaled_eam, experimental_statepoints([23]), gauss_newton_settings(), seed=0)
+    params = dict(EAM_START)
     state = trainer.init(params)
     losses, steps = [], []
     for epoch in range(3):
@@ -89,3 +96,50 @@ def test_fisher_metric_without_the_dft_fisher_is_rejected(scaled_eam):
                               "lr_decay_rate": 1.0, "lr_decay_steps": 100}}
     with pytest.raises(ValueError, match="dft_fisher.*Fisher diagonal"):
         make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)
+
+
+def _largest_change(new, old):
+    return max(abs(float(new[k] - old[k])) for k in old)
+
+
+@pytest.mark.slow
+def test_step_guard_halves_a_step_until_the_dft_metric_allows_it_and_rejects_a_step_into_nan(scaled_eam):
+    from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+
+    # a stand-in DFT metric: 1 + 100 x the largest parameter change from the start (or NaN, to test rejection)
+    mode = {"nan": False}
+
+    def dft_check(params):
+        return float("nan") if mode["nan"] and _largest_change(params, EAM_START) > 0 else \
+            1.0 + 100.0 * _largest_change(params, EAM_START)
+
+    settings = gauss_newton_settings(step_guard={"max_factor": 1.3, "halvings": 3})
+    trainer = make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0, dft_check=dft_check)
+    state = trainer.init(EAM_START)
+    # full step (largest change 0.01): metric 2.0; halved 1.5; quartered 1.25 <= 1.3 x 1.0: taken
+    params, state, metrics = trainer.epoch(EAM_START, state, 0)
+    assert metrics["statepoints"][0]["step_fraction"] == 0.25
+    np.testing.assert_allclose(_largest_change(params, EAM_START), 0.0025, rtol=1e-6)
+    mode["nan"] = True
+    rejected, state, metrics = trainer.epoch(EAM_START, state, 1)
+    assert metrics["statepoints"][0]["step_fraction"] == 0.0
+    assert _largest_change(rejected, EAM_START) == 0.0
+
+
+@pytest.mark.parametrize("guard, message", [({"max_factor": 0.9}, "max_factor must be >= 1"),
+                                            ({"max_factor": 1.2, "dft_metric": "stress"}, "dft_metric.*'stress'"),
+                                            ({"max_factor": 1.2, "halvings": -1}, "halvings must be >= 0")])
+def test_bad_step_guard_is_named(scaled_eam, guard, message):
+    from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+
+    with pytest.raises(ValueError, match=f"step_guard.{message}"):
+        make_exp_trainer(scaled_eam, experimental_statepoints([23]), gauss_newton_settings(step_guard=guard), seed=0,
+                         dft_check=lambda params: 1.0)
+
+
+def test_step_guard_without_a_dft_metric_is_rejected(scaled_eam):
+    from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+
+    with pytest.raises(ValueError, match="step_guard needs a DFT validation metric"):
+        make_exp_trainer(scaled_eam, experimental_statepoints([23]), gauss_newton_settings(step_guard={"max_factor": 1.2}),
+                         seed=0)

@@ -62,3 +62,20 @@ def test_fused_schedule_lowers_experimental_loss_within_dft_factor_and_resumes(t
                                    tmp_path / "straight.npz")[1]
     for key in final:
         np.testing.assert_allclose(final[key], uninterrupted[key], rtol=1e-10, err_msg=key)
+
+
+@pytest.mark.slow
+def test_step_guard_keeps_every_exp_step_within_its_dft_validation_factor(tmp_path, scaled_eam, tiny_dataset):
+    # sequential (EXP only, one state point): the validation metric after epoch e is the one after its one EXP step.
+    # Near the teacher, unguarded, the force RMSE goes 0.0277 -> 0.0277 -> 0.0809 -> 0.1289 (2.9x in the 2nd step)
+    start = {"embed": jnp.array(1.0), "pair": jnp.array(1.005)}
+    entry = {"schedule": ["exp"], "epochs": 3, "temperatures_K": [23], "selection": {"max_factor": None}}
+    factor = 1.5
+    guarded = dict(EXP_SETTINGS, step_guard={"max_factor": factor, "dft_metric": "force_rmse", "halvings": 3})
+    _, _, info = train_schedule(scaled_eam, start, tiny_dataset, entry, guarded, DFT_SETTINGS, 0,
+                                tmp_path / "guarded.npz")
+    trained = [row for row in info["history"] if row["trained"]]
+    forces = [info["initial_dft_validation"]["force_rmse"]] + [row["dft_val_force_rmse"] for row in trained]
+    assert all(after <= factor * before for before, after in zip(forces, forces[1:])), forces
+    fractions = [row["step_fraction_23K"] for row in trained]
+    assert set(fractions) <= {1.0, 0.5, 0.25, 0.125, 0.0} and min(fractions) < 1.0, fractions

@@ -23,7 +23,7 @@ import numpy as np
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint
 from tifusion.training.dft import fisher_diagonal, make_dft_trainer, write_history
-from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+from tifusion.training.exp import experimental_statepoints, make_exp_trainer, step_guard_settings
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ def _exp_columns(exp_metrics):
         row[f"P_{tag}_GPa"] = sp["pressure_GPa"]
         row[f"P_{tag}_err_GPa"] = sp["pressure_err_GPa"]
         row[f"n_eff_{tag}"] = sp["n_eff"]
+        if "step_fraction" in sp:  # an update (not a score): the fraction of the step the guard let through
+            row[f"step_fraction_{tag}"] = sp["step_fraction"]
     return row
 
 
@@ -76,8 +78,11 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
         # the curvature of the DFT fit the EXP steps start from (computed again on a resume: same numbers)
         dft_fisher = fisher_diagonal(potential, params, dataset, dft_settings["loss_weights"],
                                      int(exp_optimizer.get("fisher_samples", 96)), seed)
-    exp_trainer = make_exp_trainer(potential, statepoints, exp_settings, seed, dft_fisher)
     dft_trainer = make_dft_trainer(potential, dataset, dict(dft_settings, epochs=epochs), seed)
+    guard = step_guard_settings(exp_settings.get("step_guard"))
+    dft_check = None if guard is None else \
+        (lambda p: _dft_metric(dft_trainer.evaluate(p, "validation"), guard["dft_metric"]))
+    exp_trainer = make_exp_trainer(potential, statepoints, exp_settings, seed, dft_fisher, dft_check)
 
     state = {"params": params, "best_params": params, "exp": exp_trainer.init(params),
              "dft_opt_state": dft_trainer.init(params)}
