@@ -14,7 +14,7 @@ the paper's code (sim_batch_size = 1), by the paper's Adam or, with ``optimizer.
 by the least-norm step of :mod:`tifusion.training.gauss_newton`. With ``step_guard``, a step that raises
 the DFT validation metric by more than ``max_factor`` is halved (backtracking along the step) up to
 ``halvings`` times, then rejected: the EXP gradient knows nothing of the DFT fit, and one long step
-can leave it (measured: force RMSE 37 -> 275 meV/A in one Gauss-Newton step). A state point gets a new trajectory
+can leave it (measured: validation force RMSE 37 -> 275 meV/A over one Gauss-Newton step and DFT epoch). A state point gets a new trajectory
 whenever its effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
 each trajectory continues from the last MD state of the previous one at that temperature.
 """

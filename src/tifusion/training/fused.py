@@ -40,10 +40,6 @@ def merged(base, override):
     return out
 
 
-def _dft_metric(metrics, name):
-    return metrics["loss"] if name == "loss" else metrics[name]
-
-
 def _exp_columns(exp_metrics):
     """History columns of an EXP epoch (or score): loss, C_ij, pressure with errors and n_eff per state point."""
     row = {"exp_loss": exp_metrics["exp_loss"]}
@@ -81,7 +77,7 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
     dft_trainer = make_dft_trainer(potential, dataset, dict(dft_settings, epochs=epochs), seed)
     guard = step_guard_settings(exp_settings.get("step_guard"))
     dft_check = None if guard is None else \
-        (lambda p: _dft_metric(dft_trainer.evaluate(p, "validation"), guard["dft_metric"]))
+        (lambda p: dft_trainer.evaluate(p, "validation")[guard["dft_metric"]])
     exp_trainer = make_exp_trainer(potential, statepoints, exp_settings, seed, dft_fisher, dft_check)
 
     state = {"params": params, "best_params": params, "exp": exp_trainer.init(params),
@@ -95,11 +91,11 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
         state, info = restored
         log.info("resuming from %s after epoch %d", checkpoint_path, info["epoch"])
     limit = None if selection["max_factor"] is None else \
-        selection["max_factor"] * _dft_metric(info["initial_dft_validation"], selection["dft_metric"])
+        selection["max_factor"] * info["initial_dft_validation"][selection["dft_metric"]]
 
     def consider(candidate, candidate_dft, exp_loss, epoch):
         """Keep ``candidate`` (the model after ``epoch`` epochs) if it is the best admissible one so far."""
-        metric = _dft_metric(candidate_dft, selection["dft_metric"])
+        metric = candidate_dft[selection["dft_metric"]]
         best = info["selection"]["exp_loss"]
         if exp_loss is not None and (limit is None or metric <= limit) and (best is None or exp_loss < best):
             state["best_params"] = candidate
