@@ -8,6 +8,7 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+import tifusion.properties
 from tifusion.malloc import MALLOC_SETTINGS
 
 # glibc malloc settings inherited by every job (tifusion/malloc.py); values already set in the environment win.

@@ -18,6 +18,7 @@ import yaml
 
 from tifusion import units
 from tifusion.model.io import load_model
+from tifusion.properties import property_protocol
 from tifusion.observables.statistics import correlated_average
 from tifusion.properties.lattice import lattice_temperature
 
@@ -35,8 +36,7 @@ def main():
 
     with open(args.config) as handle:
         config = yaml.safe_load(handle)
-    properties = config["properties"]
-    protocol = {**properties["md"], "n_blocks": properties["n_blocks"], **properties["lattice_temperature"]}
+    protocol = property_protocol(config["properties"], "lattice_temperature")
     window_ps = args.window_ps or float(protocol["production_ps"])
     production_ps = 6.0 if args.quick else args.production_ps
     protocol.update(temperatures_K=[args.temperature], production_ps=production_ps)

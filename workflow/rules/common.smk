@@ -66,8 +66,7 @@ def model_entry(wildcards):
 
 def property_protocol(name):
     """One property's protocol: the shared MD settings, n_blocks and the property's own section."""
-    section = config["properties"]
-    return {**section["md"], "n_blocks": section["n_blocks"], **section[name]}
+    return tifusion.properties.property_protocol(config["properties"], name)
 
 
 def figure_models(figure):

@@ -14,8 +14,8 @@ the paper's code (sim_batch_size = 1), by the paper's Adam or, with ``optimizer.
 by the least-norm step of :mod:`tifusion.training.gauss_newton`. With ``step_guard``, a step that raises
 the DFT validation metric by more than ``max_factor`` is halved (backtracking along the step) up to
 ``halvings`` times, then rejected: the EXP gradient knows nothing of the DFT fit, and one long step
-can leave it (measured: validation force RMSE 37 -> 275 meV/A over one Gauss-Newton step and DFT epoch). A state point gets a new trajectory
-whenever its effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
+can leave it (measured: validation force RMSE 37 -> 275 meV/A over one Gauss-Newton step and DFT
+epoch). A state point gets a new trajectory whenever its effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
 each trajectory continues from the last MD state of the previous one at that temperature.
 """
 import logging
@@ -334,7 +334,8 @@ def step_guard_settings(guard):
     if guard["dft_metric"] not in STEP_GUARD_METRICS:
         raise ValueError(f"exp_training.step_guard.dft_metric must be one of {STEP_GUARD_METRICS}, "
                          f"got {guard['dft_metric']!r}")
-    if not float(guard.get("max_factor", 0.0)) >= 1.0:
+    max_factor = guard.get("max_factor")
+    if not isinstance(max_factor, (int, float)) or not max_factor >= 1.0:
         raise ValueError(f"exp_training.step_guard.max_factor must be >= 1, got {guard.get('max_factor')!r}")
     if int(guard["halvings"]) < 0:
         raise ValueError(f"exp_training.step_guard.halvings must be >= 0, got {guard['halvings']!r}")
