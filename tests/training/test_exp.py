@@ -98,6 +98,15 @@ def test_fisher_metric_without_the_dft_fisher_is_rejected(scaled_eam):
         make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)
 
 
+def test_unknown_step_length_is_named(scaled_eam):
+    from tifusion.training.exp import experimental_statepoints, make_exp_trainer
+
+    settings = gauss_newton_settings()
+    settings["optimizer"]["step_length"] = "full"
+    with pytest.raises(ValueError, match="optimizer.step_length.*'full'"):
+        make_exp_trainer(scaled_eam, experimental_statepoints([23]), settings, seed=0)
+
+
 def _largest_change(new, old):
     return max(abs(float(new[k] - old[k])) for k in old)
 

@@ -91,3 +91,17 @@ def test_fisher_metric_pseudo_gradient_costs_what_a_sign_step_costs_along_the_f_
     f = fisher["w"]
     direction = least_norm_direction(jacobian["w"], outputs, 0.0, 1.0 / (f + 1e-3 * jnp.mean(f)))
     np.testing.assert_allclose(-g["w"] / np.linalg.norm(g["w"]), direction / np.linalg.norm(direction), atol=1e-10)
+
+
+def test_unnormalized_pseudo_gradient_removes_the_learning_rate_fraction_of_every_residual():
+    rng = np.random.default_rng(5)
+    jacobian = {"w": jnp.asarray(rng.normal(size=(3, 8)))}
+    fisher = {"w": jnp.asarray(rng.uniform(0.5, 5.0, size=8))}
+    targets = jnp.asarray(rng.normal(size=3))
+    for scale in (1.0, 10.0):  # a residual ten times larger takes a step ten times longer
+        outputs = targets + scale * jnp.asarray([1.0, -2.0, 0.5])
+        g = gauss_newton_pseudo_gradient(jacobian, outputs, targets, jnp.array([1.0, 2.0, 0.5]), 0.0, fisher,
+                                         normalize=False)
+        learning_rate = 0.3
+        moved = outputs + jacobian["w"] @ (-learning_rate * g["w"])  # a linear model's outputs after the step
+        np.testing.assert_allclose(moved - targets, (1 - learning_rate) * (outputs - targets), atol=1e-10)

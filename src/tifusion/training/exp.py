@@ -180,6 +180,10 @@ def make_exp_trainer(potential, statepoints, settings, seed, dft_fisher=None, df
     if method == "gauss_newton" and metric == "dft_fisher" and dft_fisher is None:
         raise ValueError("exp_training.optimizer.metric 'dft_fisher' needs the DFT loss's Fisher diagonal")
     fisher = dft_fisher if method == "gauss_newton" and metric == "dft_fisher" else None
+    step_length = opt.get("step_length", "bounded")
+    if step_length not in ("bounded", "residual_fraction"):
+        raise ValueError("exp_training.optimizer.step_length must be 'bounded' or 'residual_fraction', "
+                         f"got {step_length!r}")
     guard = step_guard_settings(settings.get("step_guard"))
     if guard is not None and dft_check is None:
         raise ValueError("exp_training.step_guard needs a DFT validation metric (dft_check) to bound")
@@ -219,8 +223,9 @@ def make_exp_trainer(potential, statepoints, settings, seed, dft_fisher=None, df
             return result._replace(loss=loss)
         scales = residual_scales(lambda o: loss_of_predictions(o, aux), len(outputs))
         targets = jnp.append(aux["targets"], aux["target_pressure"])
-        return result._replace(loss=loss, grad=gauss_newton_pseudo_gradient(result.grad, outputs, targets, scales,
-                                                                          ridge, fisher))
+        grad = gauss_newton_pseudo_gradient(result.grad, outputs, targets, scales, ridge, fisher,
+                                            normalize=step_length == "bounded")
+        return result._replace(loss=loss, grad=grad)
 
     def init(params):
         md_states = []

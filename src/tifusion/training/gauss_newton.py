@@ -53,7 +53,7 @@ def least_norm_direction(jacobian, residual, ridge, preconditioner=None):
     return -scaled.T @ jnp.linalg.solve(gram + damping * jnp.eye(gram.shape[0], dtype=gram.dtype), residual)
 
 
-def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fisher=None):
+def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fisher=None, normalize=True):
     """A pytree like one Jacobian row whose optimizer step -lr g moves the parameters along the least-norm direction.
 
     ``jacobian``: pytree of the parameters' shapes with a leading axis m (dO/dtheta). Without ``fisher`` the
@@ -63,6 +63,11 @@ def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fish
     least-norm one in the metric F (:func:`fisher_preconditioner`), normalised to the
     F-norm of a sign vector: the step costs the DFT fit (second order, diagonal) what the Adam step of the same
     learning rate costs, lr^2 sum F / 2.
+
+    ``normalize=False``: g is minus the (damped) least-norm step itself, so that the learning rate is the
+    fraction of every residual a step removes at first order: a state point far from its targets takes a
+    longer step than one near them (normalised, every update costs the same whatever its residuals, and a
+    state point near its targets pulls as hard as one far from them).
     """
     rows = jax.vmap(lambda row: ravel_pytree(row)[0])(jacobian)
     _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda x: x[0], jacobian))
@@ -74,4 +79,4 @@ def gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fish
         f = ravel_pytree(fisher)[0].astype(scaled.dtype)
         direction = least_norm_direction(scaled, residual, ridge, fisher_preconditioner(f))
         norm = jnp.sqrt(jnp.sum(f * direction**2) / jnp.sum(f))
-    return unravel((-direction / norm).astype(rows.dtype))
+    return unravel((-direction / (norm if normalize else 1.0)).astype(rows.dtype))
