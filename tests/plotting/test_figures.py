@@ -114,3 +114,36 @@ def test_elastic_figure_plots_the_files_numbers_in_gpa_and_angstrom():
     np.testing.assert_allclose(line(axes[4], "experiment").get_ydata(), experiment["c_angstrom"])
     # Experimental K at 4 K from the Voigt formula: (2/9)(176.1 + 86.9 + 2 * 68.3 + 190.5 / 2)
     assert line(axes[0], "experiment").get_ydata()[0] == pytest.approx(2 / 9 * (176.1 + 86.9 + 2 * 68.3 + 95.25))
+
+
+def _open_markers(ax):
+    """(x, y) of the open (white-faced) markers in ``ax``."""
+    lines = [l for l in ax.get_lines() if l.get_markerfacecolor() == "white"]
+    return [(x, y) for l in lines for x, y in zip(l.get_xdata(), l.get_ydata())]
+
+
+@pytest.mark.parametrize("figure", ["temperature", "pressure"])
+def test_lattice_errors_that_are_only_lower_bounds_get_open_markers_and_a_note(figure):
+    styles = {m: (MODELS[m]["label"], MODELS[m]["color"]) for m in MODELS}
+    x_name, x = ("temperature_K", TEMPERATURES) if figure == "temperature" else ("target_pressure", [0.0, 4.0, 8.0])
+    result = lattice(x_name, x, 0.0)
+    result["a_resolved"] = np.array([True, False, True])
+    result["c_resolved"] = np.array([True, True, True])
+
+    def draw(data):
+        if figure == "temperature":
+            fig = figures.elastic_lattice_figure({}, {"dft_exp_fused": data}, styles)
+            return fig, fig.axes[3], fig.axes[4]
+        fig = figures.pressure_figure({"dft_exp_fused": data}, styles)
+        return fig, fig.axes[0], fig.axes[1]
+
+    def notes(fig):
+        return " ".join(t.get_text() for t in fig.texts)
+
+    fig, ax_a, ax_c = draw(result)
+    np.testing.assert_allclose(_open_markers(ax_a), [(x[1], 2.95)])  # only the unresolved point, in Angstrom
+    assert _open_markers(ax_c) == []
+    assert "lower bound" in notes(fig)
+    result["a_resolved"][:] = True
+    fig, ax_a, _ = draw(result)
+    assert _open_markers(ax_a) == [] and "lower bound" not in notes(fig)

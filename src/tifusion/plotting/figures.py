@@ -20,8 +20,20 @@ ERRORBAR = dict(marker="o", markersize=3.5, capsize=2, linewidth=1.2)
 MISSING = dict(ha="center", va="center", fontsize=7, color="0.4", wrap=True)
 
 
-def _errorbar(ax, x, y, err, color, label):
-    ax.errorbar(np.asarray(x), np.asarray(y), yerr=np.asarray(err), color=color, label=label, **ERRORBAR)
+LOWER_BOUND_NOTE = ("Open symbols: the NPT run was shorter than 50 correlation times of that quantity, so its error bar "
+                    "is a lower bound (lengthen production_ps).")
+
+
+def _errorbar(ax, x, y, err, color, label, resolved=None):
+    """Points with error bars; where ``resolved`` is False (an error that is only a lower bound) the marker is open.
+    Returns whether any marker is open."""
+    x, y = np.asarray(x), np.asarray(y)
+    ax.errorbar(x, y, yerr=np.asarray(err), color=color, label=label, **ERRORBAR)
+    open_markers = np.zeros(len(x), bool) if resolved is None else ~np.asarray(resolved, bool)
+    if open_markers.any():
+        ax.plot(x[open_markers], y[open_markers], linestyle="none", marker=ERRORBAR["marker"],
+                markersize=ERRORBAR["markersize"], markerfacecolor="white", markeredgecolor=color, zorder=3)
+    return bool(open_markers.any())
 
 
 def _legend(ax, **options):
@@ -53,11 +65,13 @@ def elastic_lattice_figure(hcp, lattice, styles):
               ("nu", "Poisson's ratio ν", 1.0, moduli["nu"], hcp),
               ("a", "lattice constant a (Å)", 1 / ANGSTROM, experiment["a_angstrom"].to_numpy(), lattice),
               ("c", "lattice constant c (Å)", 1 / ANGSTROM, experiment["c_angstrom"].to_numpy(), lattice)]
+    lower_bounds = False
     for ax, letter, (name, ylabel, scale, reference, data) in zip(axes, "abcde", panels):
         ax.plot(temperatures, reference, label="experiment", **REFERENCE_STYLE)
         for model, result in data.items():
             label, color = styles[model]
-            _errorbar(ax, result["temperature_K"], result[name] * scale, result[f"{name}_err"] * scale, color, label)
+            lower_bounds |= _errorbar(ax, result["temperature_K"], result[name] * scale, result[f"{name}_err"] * scale,
+                                      color, label, result.get(f"{name}_resolved"))
         if not data:
             _note(ax, "no model results")
         ax.set_xlabel("temperature (K)")
@@ -72,6 +86,8 @@ def elastic_lattice_figure(hcp, lattice, styles):
     axes[5].axis("off")
     axes[5].legend(handles, labels, loc="center", frameon=False)
     fig.tight_layout()
+    if lower_bounds:
+        _footnote(fig, LOWER_BOUND_NOTE)
     return fig
 
 
@@ -177,20 +193,22 @@ def pressure_figure(lattice, styles):
     derived = load_lattice_vs_pressure()
     hcp = load_hcp_experiment().set_index("temperature_K")
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    lower_bounds = False
     for ax, letter, name in zip(axes, "ab", ("a", "c")):
         reference = derived[f"{name}_over_{name}0"] * hcp.loc[298.0, f"{name}_angstrom"]
         ax.plot(derived["P_GPa"], reference, label="derived from 293 K $C_{ij}$ (not measured)", **REFERENCE_STYLE)
         for model, result in lattice.items():
             label, color = styles[model]
-            _errorbar(ax, result["target_pressure"] / GPA, result[name] / ANGSTROM, result[f"{name}_err"] / ANGSTROM,
-                      color, label)
+            lower_bounds |= _errorbar(ax, result["target_pressure"] / GPA, result[name] / ANGSTROM,
+                                      result[f"{name}_err"] / ANGSTROM, color, label, result.get(f"{name}_resolved"))
         ax.set_xlabel("pressure (GPa)")
         ax.set_ylabel(f"lattice constant {name} (Å)")
         ax.set_title(f"({letter})", loc="left")
     _legend(axes[1], fontsize=7, loc="best")  # one legend: two would cover the data in panel (a)
     fig.tight_layout()
     _footnote(fig, "The measured a(P), c(P) (Zhang et al. 2008) are not available as numbers: the dashed curve is "
-                   "derived from 293 K elastic constants with an assumed K0' = 4, scaled to the 298 K lattice.")
+                   "derived from 293 K elastic constants with an assumed K0' = 4, scaled to the 298 K lattice."
+                   + ("\n" + LOWER_BOUND_NOTE if lower_bounds else ""))
     return fig
 
 
