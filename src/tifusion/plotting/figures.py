@@ -29,11 +29,12 @@ def _errorbar(ax, x, y, err, color, label, resolved=None):
     Returns whether any marker is open."""
     x, y = np.asarray(x), np.asarray(y)
     ax.errorbar(x, y, yerr=np.asarray(err), color=color, label=label, **ERRORBAR)
-    open_markers = np.zeros(len(x), bool) if resolved is None else ~np.asarray(resolved, bool)
-    if open_markers.any():
-        ax.plot(x[open_markers], y[open_markers], linestyle="none", marker=ERRORBAR["marker"],
-                markersize=ERRORBAR["markersize"], markerfacecolor="white", markeredgecolor=color, zorder=3)
-    return bool(open_markers.any())
+    if resolved is None or np.all(resolved):
+        return False
+    lower_bound = ~np.asarray(resolved, bool)
+    ax.plot(x[lower_bound], y[lower_bound], linestyle="none", marker=ERRORBAR["marker"],
+            markersize=ERRORBAR["markersize"], markerfacecolor="white", markeredgecolor=color, zorder=3)
+    return True
 
 
 def _legend(ax, **options):

@@ -15,8 +15,9 @@ by the least-norm step of :mod:`tifusion.training.gauss_newton`. With ``step_gua
 the DFT validation metric by more than ``max_factor`` is halved (backtracking along the step) up to
 ``halvings`` times, then rejected: the EXP gradient knows nothing of the DFT fit, and one long step
 can leave it (measured: validation force RMSE 37 -> 275 meV/A over one Gauss-Newton step and DFT
-epoch). A state point gets a new trajectory whenever its effective sample size falls below ``ess_fraction`` x frames (1.0: every update, the paper);
-each trajectory continues from the last MD state of the previous one at that temperature.
+epoch). A state point gets a new trajectory whenever its effective sample size falls below
+``ess_fraction`` x frames (1.0: every update, the paper); each trajectory continues from the last MD
+state of the previous one at that temperature.
 """
 import logging
 import time
