@@ -13,7 +13,7 @@ from tifusion.potential import energy
 from tifusion.observables.elasticity import (HEXAGONAL_VOIGT, VOIGT_PAIRS, born_terms, born_terms_batch,
                                              cubic_constants, elastic_tensor_from_averages, hexagonal_born_terms,
                                              hexagonal_constants, pressure, pressure_tensor, stress_fluctuation,
-                                             voigt_moduli, voigt_moduli_of_tensor)
+                                             stress_fluctuation_per_frame, voigt_moduli, voigt_moduli_of_tensor)
 from tifusion.reference.eam import zhou2004_ti
 from tifusion.structures import fcc_cubic, hcp_supercell
 from tifusion.units import GPA, KB
@@ -253,3 +253,21 @@ def test_stress_fluctuation_weights_and_formula():
     grad = jax.grad(lambda w: stress_fluctuation(sigma, stiffness, w / w.sum(), volume, kT, n_atoms)[0, 0, 0, 0])(
         jnp.ones(n))
     assert np.isfinite(np.asarray(grad)).all() and np.abs(np.asarray(grad)).max() > 0
+
+
+def test_stress_fluctuation_per_frame_terms_average_to_the_estimate_and_linearize_it():
+    rng = np.random.default_rng(2)
+    n, volume, kT, n_atoms = 40, 3.0, 2.5, 10
+    sigma = jnp.asarray(rng.standard_normal((n, 3, 3)))
+    stiffness = jnp.asarray(rng.standard_normal((n, 3, 3, 3, 3)))
+    per_frame = stress_fluctuation_per_frame(sigma, stiffness, volume, kT, n_atoms)
+    assert per_frame.shape == (n, 3, 3, 3, 3)
+    np.testing.assert_allclose(per_frame.mean(axis=0), stress_fluctuation(sigma, stiffness, None, volume, kT, n_atoms),
+                               rtol=1e-12, atol=1e-12)
+    # First-order influence: giving frame t the weight 1/n + h changes the estimate by h (C_t - C) to O(h^2).
+    h, t = 1e-6, 7
+    weights = jnp.full(n, 1.0 / n).at[t].add(h)
+    change = (stress_fluctuation(sigma, stiffness, weights / weights.sum(), volume, kT, n_atoms)
+              - stress_fluctuation(sigma, stiffness, None, volume, kT, n_atoms))
+    np.testing.assert_allclose(change, h / (1 + h) * (per_frame[t] - per_frame.mean(axis=0)), rtol=1e-4, atol=1e-12)
+

@@ -56,6 +56,24 @@ def test_block_estimate_of_a_nonlinear_estimator_matches_its_sampling_error():
     np.testing.assert_allclose(np.std(variances), sigma**2 * np.sqrt(2 / (n - 1)), rtol=0.15)
 
 
+@pytest.mark.parametrize("n_frames, n_blocks", [(20, 5), (200, 10)])
+def test_block_estimate_of_a_fluctuation_formula_reports_the_scatter_of_short_correlated_runs(n_frames, n_blocks):
+    """C = <B> - (V/kT) var(sigma), the shape of the stress-fluctuation formula, on AR(1) stresses (tau 3 frames).
+
+    With 4 frames per block the spread of per-block estimates is half the true scatter; the jackknife error
+    must be within 25 % of it (measured 0.85 at 20 frames, 0.95 at 200).
+    """
+    rng = np.random.default_rng(5)
+    repeats, v_over_kt = 2000, 10.0
+    sigma = ar1(0.5, (n_frames, repeats), rng)
+    born = 10.0 + rng.standard_normal((n_frames, repeats))
+    results = [block_estimate(lambda s, b: np.mean(b) - v_over_kt * np.var(s), sigma[:, r], born[:, r],
+                              n_blocks=n_blocks) for r in range(repeats)]
+    estimates = np.array([estimate for estimate, _ in results])
+    errors = np.array([error for _, error in results])
+    assert 0.75 < np.sqrt(np.mean(errors**2)) / np.std(estimates) < 1.1
+
+
 def test_block_estimate_uses_the_last_frames_and_whole_blocks():
     x = np.arange(105.0)
     (mean,), (error,) = block_estimate(lambda v: (np.mean(v),), x, n_blocks=10)

@@ -6,14 +6,16 @@ the fluctuation term must supply the internal relaxation (unrelaxed C11 = 161.4,
 are 13-14 GPa off). bcc at 1273 K (metastable in this EAM, C' > 0 at 0 K) must stay mechanically
 stable: C11 > C12 > 0, C44 > 0.
 """
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from tifusion.observables.elasticity import voigt_moduli
-from tifusion.properties.elastic import bcc_elastic, hcp_elastic_at
+from tifusion.observables.elasticity import stress_fluctuation, voigt_moduli
+from tifusion.properties.elastic import bcc_elastic, hcp_elastic_at, hexagonal_readout, linearized_series
 from tifusion.properties.simulation import state_key
 from tifusion.reference.eam import zhou2004_ti
 from tifusion.structures import hcp_supercell
-from tifusion.units import ANGSTROM, GPA
+from tifusion.units import ANGSTROM, GPA, kT
 
 EAM = zhou2004_ti()
 # reference_potential.md: relaxed 0 K lattice and relaxed-ion elastic constants (GPa).
@@ -36,6 +38,8 @@ def test_hcp_constants_at_low_temperature_approach_the_static_relaxed_ion_values
     assert abs(float(result["temperature"]) - 30.0) < 3 * float(result["temperature_err"]) + 1.5
     assert abs(float(result["pressure"])) / GPA < 0.5  # thermal pressure at 30 K in the 0 K box
     assert result["tensor"].shape == (3, 3, 3, 3) and int(result["n_frames"]) == 200
+    for name in (*STATIC, "K", "G", "nu", "pressure"):
+        assert float(result[f"{name}_tau_ps"]) >= 0.01 and result[f"{name}_resolved"].dtype == bool
 
 
 def test_bcc_at_1273K_is_mechanically_stable_and_expanded():
@@ -48,3 +52,24 @@ def test_bcc_at_1273K_is_mechanically_stable_and_expanded():
     # Thermal expansion from the static a = 3.2918 A, a few percent at most.
     assert 0.3292 < float(result["a"]) < 0.345
     assert abs(float(result["temperature"]) - 1273.0) < 60
+
+
+def test_linearized_series_average_to_the_estimates_and_follow_a_frame_reweighting():
+    rng = np.random.default_rng(0)
+    n, volume, temperature, n_atoms = 30, 3.5, 300.0, 150
+    kept = {"sigma": 0.1 * GPA * rng.standard_normal((n, 3, 3)),
+            "born": 100 * GPA * (1 + 0.1 * rng.standard_normal((n, 3, 3, 3, 3)))}
+    series = linearized_series(kept, volume, temperature, n_atoms, hexagonal_readout)
+    estimate = hexagonal_readout(stress_fluctuation(jnp.asarray(kept["sigma"]), jnp.asarray(kept["born"]), None,
+                                                    volume, kT(temperature), n_atoms))
+    for name in ("C11", "C33", "C44", "C12", "C13", "K", "G", "nu"):
+        assert series[name].shape == (n,)
+        np.testing.assert_allclose(series[name].mean(), estimate[name], rtol=1e-10)
+    # nu is not linear in C: its series is the first-order change of nu when one frame gets more weight.
+    h, t = 1e-5, 3
+    weights = jnp.full(n, 1.0 / n).at[t].add(h)
+    reweighted = hexagonal_readout(stress_fluctuation(jnp.asarray(kept["sigma"]), jnp.asarray(kept["born"]),
+                                                      weights / weights.sum(), volume, kT(temperature), n_atoms))
+    np.testing.assert_allclose(reweighted["nu"] - estimate["nu"], h / (1 + h) * (series["nu"][t] - estimate["nu"]),
+                               rtol=1e-3)
+

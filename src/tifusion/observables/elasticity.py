@@ -178,6 +178,18 @@ def stress_fluctuation(sigma_born, stiffness_born, weights, volume, kT, n_atoms)
     )
 
 
+def stress_fluctuation_per_frame(sigma_born, stiffness_born, volume, kT, n_atoms):
+    """Per-frame terms C_t [n, 3, 3, 3, 3] whose mean is :func:`stress_fluctuation` with uniform weights, exactly.
+
+    C_t = C_B,t - (V / kT) (sigma_t - <sigma>)(sigma_t - <sigma>) + (N kT / V)(d_ik d_jl + d_il d_jk): the
+    estimate's linearization in each frame, so the autocorrelation of a constant's C_t sets its statistical error.
+    """
+    deviation = sigma_born - sigma_born.mean(axis=0)
+    per_frame = jax.vmap(elastic_tensor_from_averages, (0, 0, None, None, None, None))
+    return per_frame(stiffness_born, jnp.einsum("nij,nkl->nijkl", deviation, deviation),
+                     jnp.zeros_like(sigma_born[0]), volume, kT, n_atoms)
+
+
 def elastic_tensor_from_averages(mean_born, mean_sigma_sigma, mean_sigma, volume, kT, n_atoms):
     """The stress-fluctuation formula from the ensemble averages <C_B>, <sigma_B sigma_B>, <sigma_B>."""
     fluctuation = mean_sigma_sigma - jnp.einsum("ij,kl->ijkl", mean_sigma, mean_sigma)

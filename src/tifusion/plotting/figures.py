@@ -20,7 +20,7 @@ ERRORBAR = dict(marker="o", markersize=3.5, capsize=2, linewidth=1.2)
 MISSING = dict(ha="center", va="center", fontsize=7, color="0.4", wrap=True)
 
 
-LOWER_BOUND_NOTE = ("Open symbols: the NPT run was shorter than 50 correlation times of that quantity, so its error bar "
+LOWER_BOUND_NOTE = ("Open symbols: the MD run was shorter than 50 correlation times of that quantity, so its error bar "
                     "is a lower bound (lengthen production_ps).")
 
 

@@ -9,13 +9,16 @@
 - :func:`bcc_elastic`: a bcc cubic cell (128 atoms in the paper) NPT-equilibrated at 1273 K,
   then NVT in the NPT mean box; cubic C11, C12, C44 and Voigt K, G, nu of the full tensor.
 
-Errors: standard errors of block estimates (``n_blocks`` contiguous blocks; the stress-fluctuation
-formula is evaluated per block, :func:`tifusion.observables.statistics.block_estimate`).
+Errors: delete-one-block jackknife standard errors over ``n_blocks`` contiguous blocks (the
+stress-fluctuation formula is evaluated on all frames but one block,
+:func:`tifusion.observables.statistics.block_estimate`; checked against the scatter of independent
+windows of one long run by ``bench/elastic_errors.py``).
 Results are in internal units (kJ/mol/nm^3; nu dimensionless).
 """
 import logging
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -23,9 +26,9 @@ from tifusion.data.experiment import experimental_cell
 from tifusion.graph import image_range
 from tifusion.md.state import frames_capacity, kinetic_temperature
 from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, born_terms_batch, cubic_constants,
-                                             hexagonal_constants, pressure, stress_fluctuation, voigt_moduli,
-                                             voigt_moduli_of_tensor)
-from tifusion.observables.statistics import block_average, block_estimate
+                                             hexagonal_constants, pressure, stress_fluctuation,
+                                             stress_fluctuation_per_frame, voigt_moduli, voigt_moduli_of_tensor)
+from tifusion.observables.statistics import block_average, block_estimate, integrated_autocorrelation_time
 from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, mean_box,
                                             npt_settings, nvt_settings, restart_in_box, run_property, run_stages,
                                             segment_steps, stack_results, stage_steps, state_key)
@@ -81,11 +84,31 @@ def cubic_readout(c):
             "tensor": c}
 
 
-def fluctuation_estimates(kept, volume, temperature_K, n_atoms, readout, n_blocks):
-    """Elastic constants with block errors, mean pressure and temperature of a production run.
+def linearized_series(kept, volume, temperature_K, n_atoms, readout):
+    """{name: [n_frames]} per-frame terms of each scalar readout quantity whose mean is its estimate (to first order).
+
+    The readout linearized at the estimate, applied to :func:`stress_fluctuation_per_frame`: the delta method,
+    so the series' autocorrelation time is that of the estimate's statistical error (K, G, nu included).
+    """
+    sigma, born = jnp.asarray(kept["sigma"]), jnp.asarray(kept["born"])
+    per_frame = stress_fluctuation_per_frame(sigma, born, volume, kT(temperature_K), n_atoms)
+    mean = per_frame.mean(axis=0)
+
+    def scalars(c):
+        return {name: value for name, value in readout(c).items() if jnp.ndim(value) == 0}
+
+    estimate, linear = jax.linearize(scalars, mean)
+    deviations = jax.vmap(linear)(per_frame - mean)
+    return {name: np.asarray(estimate[name] + deviations[name]) for name in estimate}
+
+
+def fluctuation_estimates(kept, volume, temperature_K, n_atoms, readout, n_blocks, frame_interval_ps):
+    """Elastic constants with jackknife block errors, mean pressure and temperature of a production run.
 
     Returns a flat dict: each readout quantity and ``<name>_err``, ``pressure(_err)``,
-    ``temperature(_err)`` (kinetic, K) and ``n_frames``.
+    ``temperature(_err)`` (kinetic, K) and ``n_frames``; for each scalar readout quantity and the pressure
+    also ``<name>_tau_ps``, the integrated autocorrelation time of its :func:`linearized_series`, and
+    ``<name>_resolved``: False when the run is shorter than 50 of them (then the error is a lower bound).
     """
     target_kT = kT(temperature_K)
 
@@ -98,29 +121,41 @@ def fluctuation_estimates(kept, volume, temperature_K, n_atoms, readout, n_block
         result[name], result[f"{name}_err"] = np.asarray(estimate[name]), np.asarray(error[name])
     for name in ("pressure", "temperature"):
         result[name], result[f"{name}_err"] = block_average(kept[name], n_blocks)
+    series = {**linearized_series(kept, volume, temperature_K, n_atoms, readout), "pressure": kept["pressure"]}
+    for name, values in series.items():
+        tau, result[f"{name}_resolved"] = integrated_autocorrelation_time(values)
+        result[f"{name}_tau_ps"] = tau * frame_interval_ps
     result["n_frames"] = len(kept["pressure"])
     return result
 
 
-def nvt_elastic(potential, params, state, temperature_K, protocol, readout, checkpoint=None, label=""):
-    """NVT equilibration and production in ``state``'s box; :func:`fluctuation_estimates` of the production.
+def nvt_stress_frames(potential, params, state, temperature_K, protocol, checkpoint=None, label=""):
+    """NVT equilibration and production in ``state``'s box: (production frames, final MD state).
 
+    The frames are :func:`stress_fluctuation_frames`' per-frame Born terms, pressure and temperature.
     ``protocol``: dt_ps, equilibration_ps, production_ps, frame_interval_ps, thermostat,
-    friction_per_ps, nose_hoover_tau_ps, skin_nm, n_blocks, checkpoint_ps (see config/README.md).
-    Returns (estimates, final MD state).
+    friction_per_ps, nose_hoover_tau_ps, skin_nm, checkpoint_ps (see config/README.md).
     """
-    box = np.asarray(state.box)
     n_production, interval = frame_steps(protocol, "production_ps")
     md = nvt_settings(protocol, temperature_K)
     stages = [
         Stage("nvt_equilibration", "nvt", stage_steps(protocol, "equilibration_ps", interval), interval, md),
         Stage("nvt_production", "nvt", n_production, interval, md,
-              stress_fluctuation_frames(potential, params, box)),
+              stress_fluctuation_frames(potential, params, np.asarray(state.box))),
     ]
     state, kept = run_stages(potential, params, state, stages, checkpoint, segment_steps(protocol), label)
-    volume = abs(float(np.linalg.det(box)))
-    result = fluctuation_estimates(kept["nvt_production"], volume, temperature_K, state.positions.shape[0], readout,
-                                   protocol["n_blocks"])
+    return kept["nvt_production"], state
+
+
+def nvt_elastic(potential, params, state, temperature_K, protocol, readout, checkpoint=None, label=""):
+    """:func:`nvt_stress_frames` and the :func:`fluctuation_estimates` of its frames (``protocol["n_blocks"]``).
+
+    Returns (estimates, final MD state).
+    """
+    frames, state = nvt_stress_frames(potential, params, state, temperature_K, protocol, checkpoint, label)
+    volume = abs(float(np.linalg.det(np.asarray(state.box))))
+    result = fluctuation_estimates(frames, volume, temperature_K, state.positions.shape[0], readout,
+                                   protocol["n_blocks"], protocol["frame_interval_ps"])
     result["volume"] = volume
     return result, state
 

@@ -378,7 +378,8 @@ def _log_statepoint(what, metrics):
 
 
 def _block_errors(observables, aux, n_blocks=10):
-    """Block-averaging standard errors of the elastic constants and pressure (uniform weights)."""
+    """Jackknife standard errors (delete one of ``n_blocks`` blocks) of the elastic constants and pressure (uniform
+    weights)."""
     observables = jax.tree_util.tree_map(np.asarray, observables)
     n_frames = observables["pressure"].shape[0]
     n_blocks = min(n_blocks, n_frames)
