@@ -1,7 +1,7 @@
 """Are the elastic constants' error bars of a short NVT stress-fluctuation run honest?
 
-    python bench/elastic_errors.py            # 20 ps of NVT production (about 10 min on 2 cores, default model)
-    python bench/elastic_errors.py --quick    # 6 ps
+    python bench/elastic_errors.py            # 20 windows of the config's production (default: 180 ps, ~18 min)
+    python bench/elastic_errors.py --quick    # 4 windows (36 ps, ~4 min)
 
 Runs one long NVT production (the config's ``properties.hcp_elastic`` protocol, the pre-trained
 default model in the experimental 150-atom box of one temperature), then cuts it into windows as
@@ -37,10 +37,10 @@ def main():
     parser.add_argument("--model", default="results/models/dft_pretrained/model.npz")
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--temperature", type=float, default=323.0, help="K, a row of the experimental table")
-    parser.add_argument("--production-ps", type=float, default=20.0)
+    parser.add_argument("--windows", type=int, default=20, help="production = windows x window")
     parser.add_argument("--window-ps", type=float, default=None, help="default: the config's production_ps")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="6 ps of production")
+    parser.add_argument("--quick", action="store_true", help="4 windows")
     parser.add_argument("--frames", type=Path, default=None,
                         help="an .npz of the production frames: read if it exists (no MD), else written after the run")
     args = parser.parse_args()
@@ -49,7 +49,7 @@ def main():
         config = yaml.safe_load(handle)
     protocol = property_protocol(config["properties"], "hcp_elastic")
     window_ps = args.window_ps or float(protocol["production_ps"])
-    production_ps = 6.0 if args.quick else args.production_ps
+    production_ps = (4 if args.quick else args.windows) * window_ps
     protocol["production_ps"] = production_ps
     potential, params, _, _ = load_model(args.model)
     positions, box = experimental_cell(args.temperature)
@@ -69,7 +69,7 @@ def main():
     window = int(round(window_ps / protocol["frame_interval_ps"]))
     n_windows = len(frames["pressure"]) // window
     if n_windows < 2:
-        raise SystemExit(f"--production-ps {production_ps} holds fewer than two {window_ps}-ps windows")
+        raise SystemExit(f"{production_ps} ps of frames hold fewer than two {window_ps}-ps windows")
 
     def part(k=None):
         frames_part = slice(None) if k is None else slice(k * window, (k + 1) * window)

@@ -1,5 +1,7 @@
 """Resumable MD stages: a run killed after a checkpoint and started again gives the uninterrupted result;
 a checkpoint of another computation is discarded; protocol times that are not whole steps are refused."""
+import logging
+
 import jax
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from tifusion.md.pair import lennard_jones
 from tifusion.md.state import init_state
 from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, nvt_settings, run_stages,
-                                            to_steps)
+                                            to_steps, warn_unresolved)
 from tifusion.structures import fcc_cubic
 from tifusion.units import kT
 
@@ -84,3 +86,14 @@ def test_protocol_times_must_be_whole_steps_and_frames():
     with pytest.raises(ValueError, match="production_ps"):
         frame_steps({"dt_ps": 0.001, "production_ps": 0.25, "frame_interval_ps": 0.1}, "production_ps")
     assert frame_steps({"dt_ps": 0.001, "production_ps": 0.3, "frame_interval_ps": 0.1}, "production_ps") == (300, 100)
+
+
+def test_warn_unresolved_names_only_the_quantities_whose_errors_are_lower_bounds(caplog):
+    result = {"a_resolved": np.True_, "a_tau_ps": 0.1, "c_resolved": np.False_, "c_tau_ps": 0.8}
+    with caplog.at_level(logging.WARNING, logger="tifusion.properties.simulation"):
+        warn_unresolved(result, ("a", "c"), "hcp 323 K", 3.0)
+    assert "c (0.8 ps)" in caplog.text and "a (" not in caplog.text and "lower bounds" in caplog.text
+    caplog.clear()
+    warn_unresolved(result, ("a",), "hcp 323 K", 3.0)
+    assert caplog.text == ""
+

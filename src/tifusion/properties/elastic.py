@@ -31,7 +31,8 @@ from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, born_terms_bat
 from tifusion.observables.statistics import block_average, block_estimate, integrated_autocorrelation_time
 from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, mean_box,
                                             npt_settings, nvt_settings, restart_in_box, run_property, run_stages,
-                                            segment_steps, stack_results, stage_steps, state_key)
+                                            segment_steps, stack_results, stage_steps, state_key,
+                                            warn_unresolved)
 from tifusion.structures import bcc_cubic
 from tifusion.units import GPA, kT
 
@@ -157,6 +158,8 @@ def nvt_elastic(potential, params, state, temperature_K, protocol, readout, chec
     result = fluctuation_estimates(frames, volume, temperature_K, state.positions.shape[0], readout,
                                    protocol["n_blocks"], protocol["frame_interval_ps"])
     result["volume"] = volume
+    warn_unresolved(result, [name[:-len("_resolved")] for name in result if name.endswith("_resolved")], label,
+                    protocol["production_ps"])
     return result, state
 
 

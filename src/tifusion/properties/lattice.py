@@ -23,7 +23,7 @@ from tifusion.observables.elasticity import pressure
 from tifusion.observables.statistics import correlated_average
 from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, npt_settings,
                                             run_property, run_stages, segment_steps, stack_results, stage_steps,
-                                            state_key)
+                                            state_key, warn_unresolved)
 from tifusion.units import GPA
 
 log = logging.getLogger(__name__)
@@ -65,11 +65,7 @@ def npt_lattice(potential, params, positions, box, temperature_K, pressure_GPa, 
         result[name], result[f"{name}_err"], tau, result[f"{name}_resolved"] = correlated_average(values)
         result[f"{name}_tau_ps"] = tau * interval * protocol["dt_ps"]
     result["a_series"], result["c_series"] = a, c
-    unresolved = [f"{name} ({result[f'{name}_tau_ps']:.2g} ps)" for name in ("a", "c", "pressure")
-                  if not result[f"{name}_resolved"]]
-    if unresolved:
-        log.warning("%s: production %.3g ps is shorter than 50 correlation times of %s: their errors are lower "
-                    "bounds (lengthen production_ps)", label, protocol["production_ps"], ", ".join(unresolved))
+    warn_unresolved(result, ("a", "c", "pressure"), label, protocol["production_ps"])
     log.info("%s: a %.5f +- %.5f nm, c %.5f +- %.5f nm, c/a %.4f, P %.2f GPa", label, result["a"],
              result["a_err"], result["c"], result["c_err"], result["c_over_a"], result["pressure"] / GPA)
     return result, state

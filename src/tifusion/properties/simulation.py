@@ -264,6 +264,15 @@ def run_property(compute, model_path, protocol, output_path, seed, checkpoint_di
                              model=str(model_path), model_metadata=metadata, **record)
 
 
+def warn_unresolved(result, names, label, production_ps):
+    """Log which of ``names`` have ``<name>_resolved`` False in ``result``: their errors are lower bounds."""
+    unresolved = [f"{name} ({float(result[f'{name}_tau_ps']):.2g} ps)" for name in names
+                  if not result[f"{name}_resolved"]]
+    if unresolved:
+        log.warning("%s: production %.3g ps is shorter than 50 correlation times of %s: their errors are lower "
+                    "bounds (lengthen production_ps)", label, production_ps, ", ".join(unresolved))
+
+
 def stack_results(results):
     """Per-state-point dicts of arrays -> one dict with a leading state-point axis."""
     return {key: np.stack([np.asarray(r[key]) for r in results]) for key in results[0]}
