@@ -8,7 +8,9 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+import tifusion.md.steps
 import tifusion.properties
+import tifusion.training.settings
 from tifusion.malloc import MALLOC_SETTINGS
 
 # glibc malloc settings inherited by every job (tifusion/malloc.py); values already set in the environment win.

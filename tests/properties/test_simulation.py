@@ -1,5 +1,5 @@
 """Resumable MD stages: a run killed after a checkpoint and started again gives the uninterrupted result;
-a checkpoint of another computation is discarded; protocol times that are not whole steps are refused."""
+a checkpoint of another computation is discarded."""
 import logging
 
 import jax
@@ -8,8 +8,7 @@ import pytest
 
 from tifusion.md.pair import lennard_jones
 from tifusion.md.state import init_state
-from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, nvt_settings, run_stages,
-                                            to_steps, warn_unresolved)
+from tifusion.properties.simulation import Checkpoint, Stage, fingerprint, nvt_settings, run_stages, warn_unresolved
 from tifusion.structures import fcc_cubic
 from tifusion.units import kT
 
@@ -77,15 +76,6 @@ def test_fingerprint_depends_on_parameter_values():
     assert fingerprint(LJ, params, seed=0) == fingerprint(LJ, {"w": np.ones(3)}, seed=0)
     assert fingerprint(LJ, params, seed=0) != fingerprint(LJ, {"w": np.array([1.0, 1.0, 1.0 + 1e-12])}, seed=0)
     assert fingerprint(LJ, params, seed=0) != fingerprint(LJ, params, seed=1)
-
-
-def test_protocol_times_must_be_whole_steps_and_frames():
-    assert to_steps(1.0, 0.0005, "x") == 2000
-    with pytest.raises(ValueError, match="equilibration_ps"):
-        to_steps(0.00075, 0.0005, "equilibration_ps")
-    with pytest.raises(ValueError, match="production_ps"):
-        frame_steps({"dt_ps": 0.001, "production_ps": 0.25, "frame_interval_ps": 0.1}, "production_ps")
-    assert frame_steps({"dt_ps": 0.001, "production_ps": 0.3, "frame_interval_ps": 0.1}, "production_ps") == (300, 100)
 
 
 def test_warn_unresolved_names_only_the_quantities_whose_errors_are_lower_bounds(caplog):

@@ -47,6 +47,19 @@ EXP_MODELS = [name for name in MODELS if "schedule" in config["models"][name]]
 EXP_MODELS_PATTERN = "|".join(EXP_MODELS) or "(?!)"
 
 
+def check_exp_trajectories():
+    """Every EXP model's trajectory lengths in whole MD steps and frames, checked when the workflow is parsed."""
+    for name in EXP_MODELS:
+        md = tifusion.training.settings.model_exp_settings(config["exp_training"], config["models"][name])["md"]
+        try:
+            tifusion.md.steps.trajectory_steps(md)
+        except ValueError as err:
+            raise ValueError(f"config exp_training.md with models.{name}.exp_trainer.md: {err}") from None
+
+
+check_exp_trajectories()
+
+
 def initial_model(wildcards):
     """The model an EXP-trained model starts from (models.<name>.init)."""
     return f"results/models/{config['models'][wildcards.model]['init']}/model.npz"

@@ -1,7 +1,29 @@
 """MD property protocols (method spec section 7). No JAX import here: the Snakefile reads this."""
+from tifusion.md.steps import frame_steps, stage_steps, to_steps
+
+# The unrecorded stages a runner may put before production; each runs at the property's frame interval.
+STAGE_KEYS = ("melt_ps", "npt_ps", "equilibration_ps")
 
 
 def property_protocol(properties, name):
     """One property's protocol from the config's ``properties`` section: the shared MD settings, n_blocks and the
-    property's own section (which wins)."""
-    return {**properties["md"], "n_blocks": properties["n_blocks"], **properties[name]}
+    property's own section (which wins). Its times are checked here (whole steps, whole frame intervals), so a
+    Snakemake dry run fails where the MD job would; the error names the section and the key."""
+    protocol = {**properties["md"], "n_blocks": properties["n_blocks"], **properties[name]}
+    try:
+        check_protocol_times(protocol)
+    except ValueError as err:
+        raise ValueError(f"config properties.{name}: {err}") from None
+    return protocol
+
+
+def check_protocol_times(protocol):
+    """ValueError naming the key unless every stage is a whole number of MD steps and frame intervals."""
+    if protocol.get("checkpoint_ps"):
+        to_steps(protocol["checkpoint_ps"], protocol["dt_ps"], "checkpoint_ps")
+    if "production_ps" not in protocol:  # no MD (phonons)
+        return
+    _, interval = frame_steps(protocol, "production_ps")
+    for key in STAGE_KEYS:
+        if key in protocol:
+            stage_steps(protocol, key, interval)

@@ -29,10 +29,10 @@ from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, born_terms_bat
                                              hexagonal_constants, pressure, stress_fluctuation,
                                              stress_fluctuation_per_frame, voigt_moduli, voigt_moduli_of_tensor)
 from tifusion.observables.statistics import block_average, block_estimate, integrated_autocorrelation_time
-from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, mean_box,
-                                            npt_settings, nvt_settings, restart_in_box, run_property, run_stages,
-                                            segment_steps, stack_results, stage_steps, state_key,
-                                            warn_unresolved)
+from tifusion.md.steps import frame_steps, stage_steps
+from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, initial_state, mean_box, npt_settings,
+                                            nvt_settings, restart_in_box, run_property, run_stages, segment_steps,
+                                            stack_results, state_key, warn_unresolved)
 from tifusion.structures import bcc_cubic
 from tifusion.units import GPA, kT
 

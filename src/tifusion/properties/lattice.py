@@ -21,9 +21,9 @@ import numpy as np
 from tifusion.data.experiment import EXPERIMENTAL_REPEAT, experimental_cell
 from tifusion.observables.elasticity import pressure
 from tifusion.observables.statistics import correlated_average
-from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, frame_steps, initial_state, npt_settings,
-                                            run_property, run_stages, segment_steps, stack_results, stage_steps,
-                                            state_key, warn_unresolved)
+from tifusion.md.steps import frame_steps, stage_steps
+from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, initial_state, npt_settings, run_property,
+                                            run_stages, segment_steps, stack_results, state_key, warn_unresolved)
 from tifusion.units import GPA
 
 log = logging.getLogger(__name__)

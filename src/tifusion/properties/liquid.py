@@ -25,10 +25,10 @@ import numpy as np
 from tifusion.md.state import load_state, save_state
 from tifusion.observables.dynamics import green_kubo_diffusion
 from tifusion.observables.structure import angular_distribution, radial_distribution
-from tifusion.properties.simulation import (Checkpoint, Stage, clear_checkpoints, fingerprint, frame_steps,
-                                            initial_state, load_potential, mean_box, npt_settings, nvt_settings,
-                                            restart_in_box, run_property, run_stages, segment_steps, stack_results,
-                                            stage_steps, state_key)
+from tifusion.md.steps import frame_steps, stage_steps
+from tifusion.properties.simulation import (Checkpoint, Stage, clear_checkpoints, fingerprint, initial_state,
+                                            load_potential, mean_box, npt_settings, nvt_settings, restart_in_box,
+                                            run_property, run_stages, segment_steps, stack_results, state_key)
 from tifusion.structures import bcc_cubic, fcc_cubic, hcp_supercell
 from tifusion.units import KB, MASS_TI
 

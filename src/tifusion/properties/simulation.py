@@ -12,7 +12,7 @@ gives the same trajectory as an uninterrupted run (the state holds the random ke
 
 Protocol times are in ps and become whole numbers of MD steps (:func:`to_steps`); a time that
 is not a multiple of the time step (or a production length that is not a multiple of its
-frame interval) is an error naming the protocol key.
+frame interval) is an error naming the protocol key (:mod:`tifusion.md.steps`).
 """
 import hashlib
 import json
@@ -30,37 +30,10 @@ from tifusion.io import load_npz_metadata, save_npz
 from tifusion.md.npt import run_npt
 from tifusion.md.nvt import run_nvt
 from tifusion.md.state import default_capacity, init_state, load_state, save_state
+from tifusion.md.steps import to_steps
 from tifusion.units import GPA, kT
 
 log = logging.getLogger(__name__)
-
-
-def to_steps(time_ps, dt, name):
-    """``time_ps`` as a whole number of steps of ``dt`` ps (0 allowed); ``name`` is the protocol key."""
-    n = int(round(float(time_ps) / float(dt)))
-    if n < 0 or abs(n * dt - time_ps) > 1e-6 * max(abs(time_ps), dt):
-        raise ValueError(f"protocol key {name} = {time_ps} ps must be a non-negative multiple of dt_ps = {dt} ps")
-    return n
-
-
-def frame_steps(protocol, length_key, interval_key="frame_interval_ps"):
-    """(steps, frame interval in steps) of a recorded stage; the length must be a positive multiple."""
-    dt = protocol["dt_ps"]
-    n = to_steps(protocol[length_key], dt, length_key)
-    interval = to_steps(protocol[interval_key], dt, interval_key)
-    if interval < 1 or n < interval or n % interval:
-        raise ValueError(f"protocol key {length_key} = {protocol[length_key]} ps must be a positive multiple of "
-                         f"{interval_key} = {protocol[interval_key]} ps")
-    return n, interval
-
-
-def stage_steps(protocol, length_key, interval):
-    """Steps of an unrecorded stage (0 allowed): a multiple of the frame interval of the property."""
-    n = to_steps(protocol[length_key], protocol["dt_ps"], length_key)
-    if n % interval:
-        raise ValueError(f"protocol key {length_key} = {protocol[length_key]} ps must be a multiple of "
-                         f"frame_interval_ps = {interval * protocol['dt_ps']} ps")
-    return n
 
 
 def state_key(seed, prop, index=0):

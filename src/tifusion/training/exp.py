@@ -33,6 +33,7 @@ from tifusion.data.experiment import elastic_targets, experimental_cell, load_hc
 from tifusion.graph import build_graph, image_range, overflowed
 from tifusion.md.nvt import run_nvt
 from tifusion.md.state import frames_capacity, init_state
+from tifusion.md.steps import trajectory_steps
 from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, hexagonal_born_terms,
                                              hexagonal_constants_from_averages)
 from tifusion.observables.statistics import block_estimate
@@ -141,20 +142,6 @@ class ExpTrainer(NamedTuple):
     statepoints: list
 
 
-def _steps(settings):
-    dt = float(settings["dt_ps"])
-    to_steps = lambda ps: int(round(float(ps) / dt))  # noqa: E731
-    frame_interval = to_steps(settings["frame_interval_ps"])
-    production = to_steps(settings["total_ps"]) - to_steps(settings["equilibration_ps"])
-    if frame_interval < 1 or production < frame_interval or production % frame_interval:
-        raise ValueError(
-            f"exp_training.md: production time total_ps - equilibration_ps = {production * dt} ps must be a positive "
-            f"multiple of frame_interval_ps = {frame_interval * dt} ps"
-        )
-    return {"equilibration": to_steps(settings["equilibration_ps"]), "production": production,
-            "frame_interval": frame_interval, "initial": to_steps(settings.get("initial_equilibration_ps", 0.0))}
-
-
 def make_exp_trainer(potential, statepoints, settings, seed, dft_fisher=None, dft_check=None):
     """``settings``: the exp_training config section (md, loss_weights, optimizer, ess_fraction, chunk_frames,
     step_guard).
@@ -164,7 +151,10 @@ def make_exp_trainer(potential, statepoints, settings, seed, dft_fisher=None, df
     metric ``step_guard`` bounds (needed when ``step_guard`` is set).
     """
     md = settings["md"]
-    steps = _steps(md)
+    try:
+        steps = trajectory_steps(md)
+    except ValueError as err:
+        raise ValueError(f"exp_training.md: {err}") from None
     opt = settings["optimizer"]
     schedule = optax.exponential_decay(opt["learning_rate"], int(opt["lr_decay_steps"]), opt["lr_decay_rate"])
     method = opt.get("method", "adam")

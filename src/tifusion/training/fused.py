@@ -24,20 +24,13 @@ from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint
 from tifusion.training.dft import fisher_diagonal, make_dft_trainer, write_history
 from tifusion.training.exp import experimental_statepoints, make_exp_trainer, step_guard_settings
+from tifusion.training.settings import merged, model_exp_settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SELECTION = {"dft_metric": "force_rmse", "max_factor": 1.5}
 SELECTION_RULE = ("lowest mean experimental loss among the models after 0..epochs epochs whose DFT validation "
                   "metric stays within max_factor of the initial model's")
-
-
-def merged(base, override):
-    """``base`` updated by ``override``, recursively for nested dicts."""
-    out = dict(base)
-    for key, value in (override or {}).items():
-        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def _exp_columns(exp_metrics):
@@ -159,7 +152,7 @@ def run_training(model_name, entry, init_model_path, dataset_path, exp_settings,
     from tifusion.model.io import load_model, save_model
 
     potential, params, hparams, init_meta = load_model(init_model_path)
-    exp_settings = merged(exp_settings, entry.get("exp_trainer"))
+    exp_settings = model_exp_settings(exp_settings, entry)
     dft_settings = entry.get("dft_trainer") or dft_settings
     from tifusion.io import load_npz_metadata
     from tifusion.training.checkpoint import fingerprint
