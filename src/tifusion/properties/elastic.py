@@ -25,11 +25,11 @@ import numpy as np
 from tifusion.data.experiment import experimental_cell
 from tifusion.graph import image_range
 from tifusion.md.state import frames_capacity, kinetic_temperature
+from tifusion.md.steps import frame_steps, stage_steps
 from tifusion.observables.elasticity import (HEXAGONAL_CONSTANTS, born_terms_batch, cubic_constants,
                                              hexagonal_constants, pressure, stress_fluctuation,
                                              stress_fluctuation_per_frame, voigt_moduli, voigt_moduli_of_tensor)
 from tifusion.observables.statistics import block_average, block_estimate, integrated_autocorrelation_time
-from tifusion.md.steps import frame_steps, stage_steps
 from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, initial_state, mean_box, npt_settings,
                                             nvt_settings, restart_in_box, run_property, run_stages, segment_steps,
                                             stack_results, state_key, warn_unresolved)

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from tifusion.data.experiment import EXPERIMENTAL_REPEAT, experimental_cell
+from tifusion.md.steps import frame_steps, stage_steps
 from tifusion.observables.elasticity import pressure
 from tifusion.observables.statistics import correlated_average
-from tifusion.md.steps import frame_steps, stage_steps
 from tifusion.properties.simulation import (Checkpoint, Stage, fingerprint, initial_state, npt_settings, run_property,
                                             run_stages, segment_steps, stack_results, state_key, warn_unresolved)
 from tifusion.units import GPA

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from tifusion.md.state import load_state, save_state
+from tifusion.md.steps import frame_steps, stage_steps
 from tifusion.observables.dynamics import green_kubo_diffusion
 from tifusion.observables.structure import angular_distribution, radial_distribution
-from tifusion.md.steps import frame_steps, stage_steps
 from tifusion.properties.simulation import (Checkpoint, Stage, clear_checkpoints, fingerprint, initial_state,
                                             load_potential, mean_box, npt_settings, nvt_settings, restart_in_box,
                                             run_property, run_stages, segment_steps, stack_results, state_key)
