@@ -1,7 +1,7 @@
 """Protocol times become whole MD steps and whole frame intervals, or an error names the key."""
 import pytest
 
-from tifusion.md.steps import frame_steps, stage_steps, to_steps, trajectory_steps
+from tifusion.md.steps import correlation_frames, frame_steps, stage_steps, to_steps, trajectory_steps
 
 
 def test_protocol_times_must_be_whole_steps_and_frames():
@@ -29,3 +29,10 @@ def test_trajectory_steps_split_total_time_into_equilibration_and_whole_frames()
         trajectory_steps(dict(md, frame_interval_ps=0.07))
     with pytest.raises(ValueError, match="initial_equilibration_ps"):
         trajectory_steps(dict(md, initial_equilibration_ps=0.0007))
+
+
+def test_correlation_frames_count_the_last_origin_plus_its_lag():
+    # origins at frames 0, 10, ..., 90, each followed by 50 frames of lag: frames 0..140
+    assert correlation_frames(0.5, 0.1, 10, 0.01) == (50, 10, 141)
+    with pytest.raises(ValueError, match="origin_spacing = 0.015 ps must be a positive multiple of the frame spacing"):
+        correlation_frames(0.5, 0.015, 10, 0.01)

@@ -36,3 +36,19 @@ def test_a_stage_that_is_no_whole_number_of_frames_is_refused_naming_section_and
     properties[section][key] = value
     with pytest.raises(ValueError, match=rf"config properties\.{section}: protocol key {key} = {value} ps"):
         property_protocol(properties, section)
+
+
+def test_diffusion_origins_that_do_not_fit_the_production_are_refused():
+    properties = properties_section()
+    diffusion = properties["diffusion"]
+    frames = round(diffusion["production_ps"] / diffusion["frame_interval_ps"])
+    needed = round(((diffusion["n_origins"] - 1) * diffusion["origin_spacing_ps"] + diffusion["max_lag_ps"])
+                   / diffusion["frame_interval_ps"]) + 1
+    assert needed <= frames  # the default fits
+    diffusion["production_ps"] = (needed - 1) * diffusion["frame_interval_ps"]
+    message = rf"config properties\.diffusion: .* need {needed} frames; .* gives {needed - 1}"
+    with pytest.raises(ValueError, match=message):
+        property_protocol(properties, "diffusion")
+    diffusion["production_ps"], diffusion["n_origins"] = 10.0, properties["n_blocks"] - 1
+    with pytest.raises(ValueError, match="n_origins = .* must be >= n_blocks"):
+        property_protocol(properties, "diffusion")

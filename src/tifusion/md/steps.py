@@ -1,5 +1,5 @@
-"""Protocol times in ps as whole numbers of MD steps. No JAX import: the Snakefile checks every protocol of the
-config with these functions when it is parsed, so a dry run fails on a length that the MD job would reject."""
+"""Protocol times in ps as whole numbers of MD steps and frames. No JAX import: the Snakefile checks every protocol
+of the config with these functions when it is parsed, so a dry run fails on a length that the MD job would reject."""
 
 
 def to_steps(time_ps, dt, name):
@@ -43,3 +43,19 @@ def trajectory_steps(md):
                          f"multiple of frame_interval_ps = {md['frame_interval_ps']} ps")
     return {"equilibration": equilibration, "production": production, "frame_interval": interval,
             "initial": to_steps(md.get("initial_equilibration_ps", 0.0), dt, "initial_equilibration_ps")}
+
+
+def correlation_frames(max_lag, origin_spacing, n_origins, timestep):
+    """(lag, origin spacing, frames needed), in frames ``timestep`` ps apart, of a time correlation averaged over
+    ``n_origins`` origins ``origin_spacing`` ps apart, each followed by ``max_lag`` ps (the first origin at frame 0)."""
+    lag = _whole_frames(max_lag, timestep, "max_lag")
+    spacing = _whole_frames(origin_spacing, timestep, "origin_spacing")
+    return lag, spacing, (n_origins - 1) * spacing + lag + 1
+
+
+def _whole_frames(duration, timestep, name):
+    """``duration`` (ps) as a positive whole number of frames of ``timestep`` ps."""
+    n = int(round(duration / timestep))
+    if n < 1 or abs(n * timestep - duration) > 1e-6 * max(duration, timestep):
+        raise ValueError(f"{name} = {duration} ps must be a positive multiple of the frame spacing {timestep} ps")
+    return n

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tifusion.md.steps import correlation_frames
 from tifusion.observables.statistics import DEFAULT_BLOCKS, block_average
 
 PAPER_ORIGINS = 160
@@ -43,14 +44,6 @@ class Diffusion(NamedTuple):
     error: float  # nm^2/ps, block standard error
     vacf: VACF
     per_origin: np.ndarray  # [n_origins] (1/3) int C_t0(t) dt, nm^2/ps
-
-
-def _frames(duration, timestep, name):
-    """``duration`` (ps) as a whole number of frames of ``timestep`` ps."""
-    n = int(round(duration / timestep))
-    if n < 1 or abs(n * timestep - duration) > 1e-6 * max(duration, timestep):
-        raise ValueError(f"{name} = {duration} ps must be a positive multiple of the frame spacing {timestep} ps")
-    return n
 
 
 @partial(jax.jit, static_argnames=("n_lags", "chunk_size"))
@@ -79,10 +72,8 @@ def green_kubo_diffusion(velocities, timestep, max_lag, n_origins=PAPER_ORIGINS,
         raise ValueError("velocities contain non-finite values")
     if not (np.isfinite(timestep) and timestep > 0):
         raise ValueError(f"timestep must be a positive time in ps, got {timestep}")
-    lag_frames = _frames(max_lag, timestep, "max_lag")
-    spacing = _frames(origin_spacing, timestep, "origin_spacing")
+    lag_frames, spacing, needed = correlation_frames(max_lag, origin_spacing, n_origins, timestep)
     n_frames = len(velocities)
-    needed = (n_origins - 1) * spacing + lag_frames + 1
     if n_origins < n_blocks or needed > n_frames:
         fitting = max(0, (n_frames - lag_frames - 1) // spacing + 1)
         raise ValueError(f"{n_origins} origins {origin_spacing} ps apart with max_lag {max_lag} ps need {needed} "

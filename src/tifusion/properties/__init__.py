@@ -1,5 +1,5 @@
 """MD property protocols (method spec section 7). No JAX import here: the Snakefile reads this."""
-from tifusion.md.steps import frame_steps, stage_steps, to_steps
+from tifusion.md.steps import correlation_frames, frame_steps, stage_steps, to_steps
 
 # The unrecorded stages a runner may put before production; each runs at the property's frame interval.
 STAGE_KEYS = ("melt_ps", "npt_ps", "equilibration_ps")
@@ -23,7 +23,18 @@ def check_protocol_times(protocol):
         to_steps(protocol["checkpoint_ps"], protocol["dt_ps"], "checkpoint_ps")
     if "production_ps" not in protocol:  # no MD (phonons)
         return
-    _, interval = frame_steps(protocol, "production_ps")
+    n_production, interval = frame_steps(protocol, "production_ps")
     for key in STAGE_KEYS:
         if key in protocol:
             stage_steps(protocol, key, interval)
+    if "max_lag_ps" in protocol:  # time correlations over the production frames (self-diffusion)
+        n_frames = n_production // interval
+        _, _, needed = correlation_frames(protocol["max_lag_ps"], protocol["origin_spacing_ps"], protocol["n_origins"],
+                                          interval * protocol["dt_ps"])
+        if protocol["n_origins"] < protocol["n_blocks"]:
+            raise ValueError(f"n_origins = {protocol['n_origins']} must be >= n_blocks = {protocol['n_blocks']} "
+                             "(the error is a block average over origins)")
+        if needed > n_frames:
+            raise ValueError(f"n_origins = {protocol['n_origins']} origins origin_spacing_ps = "
+                             f"{protocol['origin_spacing_ps']} ps apart with max_lag_ps = {protocol['max_lag_ps']} ps "
+                             f"need {needed} frames; production_ps = {protocol['production_ps']} ps gives {n_frames}")
