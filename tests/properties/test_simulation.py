@@ -86,4 +86,3 @@ def test_warn_unresolved_names_only_the_quantities_whose_errors_are_lower_bounds
     caplog.clear()
     warn_unresolved(result, ("a",), "hcp 323 K", 3.0)
     assert caplog.text == ""
-

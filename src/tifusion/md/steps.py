@@ -2,10 +2,16 @@
 of the config with these functions when it is parsed, so a dry run fails on a length that the MD job would reject."""
 
 
+def _whole_multiple(time_ps, unit_ps):
+    """``time_ps`` / ``unit_ps`` if it is a whole number (to a relative 1e-6), else None."""
+    n = int(round(float(time_ps) / float(unit_ps)))
+    return n if abs(n * unit_ps - time_ps) <= 1e-6 * max(abs(time_ps), unit_ps) else None
+
+
 def to_steps(time_ps, dt, name):
     """``time_ps`` as a whole number of steps of ``dt`` ps (0 allowed); ``name`` is the protocol key."""
-    n = int(round(float(time_ps) / float(dt)))
-    if n < 0 or abs(n * dt - time_ps) > 1e-6 * max(abs(time_ps), dt):
+    n = _whole_multiple(time_ps, dt)
+    if n is None or n < 0:
         raise ValueError(f"protocol key {name} = {time_ps} ps must be a non-negative multiple of dt_ps = {dt} ps")
     return n
 
@@ -55,7 +61,7 @@ def correlation_frames(max_lag, origin_spacing, n_origins, timestep):
 
 def _whole_frames(duration, timestep, name):
     """``duration`` (ps) as a positive whole number of frames of ``timestep`` ps."""
-    n = int(round(duration / timestep))
-    if n < 1 or abs(n * timestep - duration) > 1e-6 * max(duration, timestep):
+    n = _whole_multiple(duration, timestep)
+    if n is None or n < 1:
         raise ValueError(f"{name} = {duration} ps must be a positive multiple of the frame spacing {timestep} ps")
     return n
