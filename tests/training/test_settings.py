@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import yaml
+from snakemake.utils import update_config
 
 from tifusion.training.settings import merged, model_exp_settings
 
@@ -24,8 +25,9 @@ def test_the_paper_config_trains_every_exp_model_with_the_papers_adam_step_over_
     # Snakemake merges config/paper.yaml over config/config.yaml key by key, so the default models' Gauss-Newton
     # settings would leak into the paper's models unless paper.yaml sets each key back.
     config_dir = Path(__file__).parents[2] / "config"
-    config = merged(*(yaml.safe_load((config_dir / name).read_text()) for name in ("config.yaml", "paper.yaml")))
-    paper_optimizer = yaml.safe_load((config_dir / "paper.yaml").read_text())["exp_training"]["optimizer"]
+    config, paper = (yaml.safe_load((config_dir / name).read_text()) for name in ("config.yaml", "paper.yaml"))
+    paper_optimizer = dict(paper["exp_training"]["optimizer"])
+    update_config(config, paper)  # what --configfile config/config.yaml config/paper.yaml does
     exp_models = [entry for entry in config["models"].values() if "exp" in entry.get("schedule", ())]
     assert len(exp_models) == 3
     for entry in exp_models:
