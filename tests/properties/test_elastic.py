@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tifusion.observables.elasticity import stress_fluctuation, voigt_moduli
-from tifusion.properties.elastic import bcc_elastic, hcp_elastic_at, hexagonal_readout, linearized_series
+from tifusion.properties.elastic import bcc_elastic, hcp_elastic, hcp_elastic_at, hexagonal_readout, linearized_series
 from tifusion.properties.simulation import state_key
 from tifusion.reference.eam import zhou2004_ti
 from tifusion.structures import hcp_supercell
@@ -40,6 +40,17 @@ def test_hcp_constants_at_low_temperature_approach_the_static_relaxed_ion_values
     assert result["tensor"].shape == (3, 3, 3, 3) and int(result["n_frames"]) == 200
     for name in (*STATIC, "K", "G", "nu", "pressure"):
         assert float(result[f"{name}_tau_ps"]) >= 0.01 and result[f"{name}_resolved"].dtype == bool
+
+
+def test_adding_a_temperature_leaves_the_other_temperatures_runs_unchanged():
+    # Each state point's random stream is keyed by its temperature, not by its place in the list.
+    protocol = dict(MD, equilibration_ps=0.01, production_ps=0.03, frame_interval_ps=0.01, n_blocks=3)
+    alone = hcp_elastic(EAM, None, dict(protocol, temperatures_K=[923]), seed=5)
+    inserted = hcp_elastic(EAM, None, dict(protocol, temperatures_K=[623, 923]), seed=5)
+    other_seed = hcp_elastic(EAM, None, dict(protocol, temperatures_K=[923]), seed=6)
+    for name in ("C11", "C44", "pressure", "temperature"):
+        np.testing.assert_allclose(inserted[name][1], alone[name][0], rtol=1e-6, err_msg=name)
+        assert not np.isclose(other_seed[name][0], alone[name][0], rtol=1e-6), name
 
 
 def test_bcc_at_1273K_is_mechanically_stable_and_expanded():

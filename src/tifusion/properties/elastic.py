@@ -184,13 +184,13 @@ def hcp_elastic(potential, params, protocol, seed, checkpoint_dir=None):
     experimental table). Arrays have a leading temperature axis; ``temperature_K`` holds the targets.
     """
     results, capacity = [], 0
-    for i, temperature in enumerate(protocol["temperatures_K"]):
+    for temperature in protocol["temperatures_K"]:
         positions, box = experimental_cell(temperature)
         digest = fingerprint(potential, params, protocol=protocol, seed=seed, temperature=temperature)
-        label = f"hcp elastic {temperature:g} K"
+        label, name = f"hcp elastic {temperature:g} K", f"T{temperature:g}K"
         result, state = hcp_elastic_at(potential, params, positions, box, temperature, protocol,
-                                       state_key(seed, "hcp_elastic", i),
-                                       _checkpoint(checkpoint_dir, f"T{temperature:g}K", digest), label, capacity)
+                                       state_key(seed, "hcp_elastic", name),
+                                       _checkpoint(checkpoint_dir, name, digest), label, capacity)
         results.append(result)
         capacity = int(state.capacity)
         log.info("%s: C11 %.1f C33 %.1f C44 %.1f C12 %.1f C13 %.1f GPa, P %.2f GPa", label,

@@ -74,13 +74,13 @@ def npt_lattice(potential, params, positions, box, temperature_K, pressure_GPa, 
 def _state_points(potential, params, protocol, seed, checkpoint_dir, points, prop):
     """NPT lattice at (temperature, pressure, initial-cell temperature) points; stacked arrays."""
     results, capacity = [], 0
-    for i, (temperature, pressure_GPa, cell_temperature) in enumerate(points):
+    for temperature, pressure_GPa, cell_temperature in points:
         positions, box = experimental_cell(cell_temperature)
         name = f"T{temperature:g}K_P{pressure_GPa:g}GPa"
         digest = fingerprint(potential, params, protocol=protocol, seed=seed, point=name)
         checkpoint = Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir) / name, digest)
         result, state = npt_lattice(potential, params, positions, box, temperature, pressure_GPa, protocol,
-                                    state_key(seed, prop, i), checkpoint, f"{prop} {temperature:g} K {pressure_GPa:g} GPa",
+                                    state_key(seed, prop, name), checkpoint, f"{prop} {temperature:g} K {pressure_GPa:g} GPa",
                                     capacity=capacity)
         results.append(result)
         capacity = int(state.capacity)

@@ -154,12 +154,13 @@ def diffusion_at(potential, params, melt_state, temperature_K, protocol, key, ch
 def self_diffusion(potential, params, protocol, seed, checkpoint_dir=None, *, melt_state):
     """D(T) at ``temperatures_K`` (leading axis), each from the same melt."""
     results = []
-    for i, temperature in enumerate(protocol["temperatures_K"]):
-        directory = None if checkpoint_dir is None else Path(checkpoint_dir) / f"T{temperature:g}K"
+    for temperature in protocol["temperatures_K"]:
+        name = f"T{temperature:g}K"
+        directory = None if checkpoint_dir is None else Path(checkpoint_dir) / name
         digest = fingerprint(potential, params, protocol=protocol, seed=seed, melt=_state_digest(melt_state),
                              temperature=temperature)
         results.append(diffusion_at(potential, params, melt_state, float(temperature), protocol,
-                                    state_key(seed, "self_diffusion", i), directory, digest))
+                                    state_key(seed, "self_diffusion", name), directory, digest))
     return {"temperature_K": np.asarray(protocol["temperatures_K"], dtype=float), **stack_results(results)}
 
 

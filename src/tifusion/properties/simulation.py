@@ -36,9 +36,15 @@ from tifusion.units import GPA, kT
 log = logging.getLogger(__name__)
 
 
-def state_key(seed, prop, index=0):
-    """PRNG key of state point ``index`` of property ``prop``: independent streams from one seed."""
-    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(int(seed)), zlib.crc32(prop.encode())), index)
+def state_key(seed, prop, point=0):
+    """PRNG key of one run of property ``prop``: independent streams from one seed.
+
+    ``point`` names a state point (e.g. "T623K"): the key depends on the name, not on the point's
+    place in a list, so adding a temperature leaves the other temperatures' runs unchanged. An int
+    numbers the successive runs of a single state point (0, 1, ...).
+    """
+    tag = zlib.crc32(point.encode()) if isinstance(point, str) else int(point)
+    return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(int(seed)), zlib.crc32(prop.encode())), tag)
 
 
 class Stage(NamedTuple):
