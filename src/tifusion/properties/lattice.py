@@ -79,9 +79,9 @@ def _state_points(potential, params, protocol, seed, checkpoint_dir, points, pro
         name = f"T{temperature:g}K_P{pressure_GPa:g}GPa"
         digest = fingerprint(potential, params, protocol=protocol, seed=seed, point=name)
         checkpoint = Checkpoint(None if checkpoint_dir is None else Path(checkpoint_dir) / name, digest)
+        label = f"{prop} {temperature:g} K {pressure_GPa:g} GPa"
         result, state = npt_lattice(potential, params, positions, box, temperature, pressure_GPa, protocol,
-                                    state_key(seed, prop, name), checkpoint, f"{prop} {temperature:g} K {pressure_GPa:g} GPa",
-                                    capacity=capacity)
+                                    state_key(seed, prop, name), checkpoint, label, capacity=capacity)
         results.append(result)
         capacity = int(state.capacity)
     stacked = stack_results(results)
