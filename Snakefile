@@ -1,13 +1,15 @@
 # tifusion: DimeNet++ potential for Ti trained on DFT and experimental data (Röcken & Zavadlav 2024).
 # Run the embedded default:   snakemake --cores all
-# One figure:                 snakemake --cores all results/figures/fig2.pdf
-# Cluster (paper scale):      snakemake --profile slurm --configfile config/paper.yaml
+# One figure:                 snakemake --cores all results/default/figures/fig2.pdf
+# Cluster (paper scale):      snakemake --profile slurm --configfile config/paper.yaml   (results/paper/...)
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
+import tifusion.config
+import tifusion.data.settings
 import tifusion.md.steps
 import tifusion.properties
 import tifusion.training.settings
@@ -18,10 +20,24 @@ for _name, _value in MALLOC_SETTINGS.items():
     os.environ.setdefault(_name, _value)
 
 
+# Config files are read strictly first (duplicate keys, YAML errors with file and line), then validated with
+# errors that name the key (workflow/rules/common.smk checks what the schema cannot).
+tifusion.config.check_files(["config/config.yaml", *workflow.configfiles])
+
+
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+SCHEMA = tifusion.config.load_yaml("workflow/schemas/config.schema.yaml")
+tifusion.config.validate(config, SCHEMA)
+# Each scenario (run.name) writes under its own folders: results/<name>/, logs/<name>/, benchmarks/<name>/.
+RUN = config["run"]["name"]
+
+
+pathvars:
+    results=f"results/{RUN}",
+    logs=f"logs/{RUN}",
+    benchmarks=f"benchmarks/{RUN}",
 
 
 report: "workflow/report/workflow.rst"
@@ -41,15 +57,15 @@ include: "workflow/rules/figures.smk"
 
 rule all:
     input:
-        "results/tables/table1.csv",
-        "results/figures/fig2.pdf",
-        "results/figures/fig3.pdf",
-        "results/figures/fig4.pdf",
-        "results/figures/fig5.pdf",
-        "results/figures/fig6.pdf",
-        "results/figures/fig7.pdf",
-        "results/tables/table2.csv",
-        "results/tables/exp_targets.csv",
-        "results/tables/static_elastic.csv",
-        "results/tables/paper_comparison.csv",
+        "<results>/tables/table1.csv",
+        "<results>/figures/fig2.pdf",
+        "<results>/figures/fig3.pdf",
+        "<results>/figures/fig4.pdf",
+        "<results>/figures/fig5.pdf",
+        "<results>/figures/fig6.pdf",
+        "<results>/figures/fig7.pdf",
+        "<results>/tables/table2.csv",
+        "<results>/tables/exp_targets.csv",
+        "<results>/tables/static_elastic.csv",
+        "<results>/tables/paper_comparison.csv",
     default_target: True

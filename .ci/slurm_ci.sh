@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The tiny configuration (config/ci.yaml) of the whole pipeline through a real single-node SLURM cluster with the
+# The tiny configuration (config/test/ci.yaml) of the whole pipeline through a real single-node SLURM cluster with the
 # shipped profile: a training job cancelled once and resumed from its checkpoint, a deliberately failing job, and a
 # comparison of the SLURM run's numbers with a local run of the same config and seeds. See .ci/SLURM.md.
 #
@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 start=$SECONDS
 stamp() { echo "== [$((SECONDS - start)) s] $*"; }
 
-targets=(results/figures/fig2.pdf results/properties/dft_exp_fused/hcp_elastic.npz)
-config=config/ci.yaml
+targets=(results/ci/figures/fig2.pdf results/ci/properties/dft_exp_fused/hcp_elastic.npz)
+config=config/test/ci.yaml
 work=$(mktemp -d /tmp/tifusion-ci.XXXXXX)
 local_pid=""
 finish() {
@@ -52,7 +52,7 @@ stamp "a failing job: the workflow exits non-zero, names the rule's log, and kee
 python .ci/slurm_test_profile.py "$work/overlay" --configfile "$config" >/dev/null
 printf 'dataset:\n  embedded:\n    md: {no_such_key: 1}\n' >"$work/failing.yaml"
 set +e
-(cd "$work/failing" && timeout -s INT 600 snakemake results/dataset/dataset.npz --profile slurm \
+(cd "$work/failing" && timeout -s INT 600 snakemake results/ci/dataset/dataset.npz --profile slurm \
     --profile "$work/overlay" --retries 0 --configfile "$config" "$work/failing.yaml") >"$work/failing.log" 2>&1
 rc=$?
 set -e
@@ -61,9 +61,9 @@ grep -A6 '^Error in rule' "$work/failing.log" || tail -n 20 "$work/failing.log"
 grep -q 'submitted with SLURM jobid' "$work/failing.log" || { echo "slurm_ci: the failing job never reached SLURM" >&2; exit 1; }
 grep -q 'logs/prepare_dataset.log' "$work/failing.log" || { echo "slurm_ci: the rule's log path is not shown" >&2; exit 1; }
 grep -q 'no_such_key' "$work/failing/logs/prepare_dataset.log" || { echo "slurm_ci: the rule's log lacks the error" >&2; exit 1; }
-[[ ! -e $work/failing/results/dataset/dataset.npz ]] || { echo "slurm_ci: the failed job left its output" >&2; exit 1; }
+[[ ! -e $work/failing/results/ci/dataset/dataset.npz ]] || { echo "slurm_ci: the failed job left its output" >&2; exit 1; }
 # Nothing marked complete: a dry run still has to make the output.
-dry_run=$(cd "$work/failing" && snakemake -n results/dataset/dataset.npz --quiet rules --configfile "$config")
+dry_run=$(cd "$work/failing" && snakemake -n results/ci/dataset/dataset.npz --quiet rules --configfile "$config")
 grep -qw prepare_dataset <<<"$dry_run" || { echo "slurm_ci: after the failure the output counts as done" >&2; exit 1; }
 .ci/slurm_cluster.sh stop
 
@@ -72,13 +72,40 @@ wait "$local_pid" || { tail -n 30 "$work/local.log"; echo "slurm_ci: the local r
 local_pid=""
 echo "local run: $(grep -o 'Elapsed time: .*' "$work/local.log" | tail -n 1) (finished $((SECONDS - local_start)) s after its start)"
 
+stamp "a label and colour change plans no training and no property run"
+plan=$(cd "$work/local" && snakemake -n "${targets[@]}" --quiet rules --configfile "$config" \
+    --config 'models={dft_exp_fused: {label: "renamed", color: "black"}}')
+echo "$plan"
+if grep -Eqw 'train_dft_pretrained|train_exp_model|property|liquid_melt' <<<"$plan"; then
+    echo "slurm_ci: a label change replans a training or a property run" >&2; exit 1
+fi
+
+stamp "a finished training rerun (--forcerun) writes the same model without training again"
+cp "$work/local/results/ci/models/dft_exp_fused/model.npz" "$work/fused_before.npz"
+(cd "$work/local" && snakemake --cores 2 --forcerun train_exp_model --until train_exp_model \
+    results/ci/properties/dft_exp_fused/hcp_elastic.npz --configfile "$config") >"$work/rerun.log" 2>&1 \
+    || { tail -n 30 "$work/rerun.log"; echo "slurm_ci: the rerun of a finished training failed" >&2; exit 1; }
+grep -q 'holds this training, finished' "$work/local/logs/ci/train_exp_model/dft_exp_fused.log" \
+    || { echo "slurm_ci: the rerun trained again" >&2; exit 1; }
+python - "$work/fused_before.npz" "$work/local/results/ci/models/dft_exp_fused/model.npz" <<'PY'
+import sys
+import numpy as np
+with np.load(sys.argv[1]) as a, np.load(sys.argv[2]) as b:
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        if key != "metadata":
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+print("the rerun's model equals the first one, array by array")
+PY
+
 stamp "work per rule (benchmark seconds), SLURM run vs local run"
-for tsv in "$work"/slurm/benchmarks/*.tsv "$work"/slurm/benchmarks/*/*.tsv; do
+for tsv in "$work"/slurm/benchmarks/ci/*.tsv "$work"/slurm/benchmarks/ci/*/*.tsv "$work"/slurm/benchmarks/ci/*/*/*.tsv; do
+    [[ -e $tsv ]] || continue
     rel=${tsv#"$work/slurm/benchmarks/"}
     printf '  %-45s %8s %8s\n' "${rel%.tsv}" "$(awk 'NR == 2 {print $1}' "$tsv")" \
         "$(awk 'NR == 2 {print $1}' "$work/local/benchmarks/$rel" 2>/dev/null)"
 done
 
 stamp "SLURM and local results agree"
-python .ci/compare_runs.py "$work/slurm/results" "$work/local/results"
+python .ci/compare_runs.py "$work/slurm/results/ci" "$work/local/results/ci"
 stamp "done"

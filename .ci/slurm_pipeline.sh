@@ -14,7 +14,7 @@
 # epoch line, written after the epoch's checkpoint), scancel it; Snakemake's retries (shipped profile) resubmit it,
 # and the check requires the first job CANCELLED, the last COMPLETED and the rule's log to say it resumed.
 # Example: .ci/slurm_pipeline.sh --configfile <tiny.yaml> --fault-rule train_dft_pretrained \
-#              results/models/dft_pretrained/model.npz
+#              results/ci/models/dft_pretrained/model.npz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -18,7 +18,7 @@ Per frame, in milliseconds (fastest call after compilation, all quantities timed
   (Born - this) / 5);
 - Born: :func:`tifusion.observables.elasticity.born_terms` on a prebuilt graph
   (gradient + 6 forward-mode strain directions, vmapped, stress terms added);
-- Born, 5 hexagonal directions: :func:`hexagonal_born_terms` (xx, yy, zz, yz, xz: every entry the
+- Born, 5 hexagonal directions: :func:`hexagonal_strain_derivatives` (xx+yy, xx-yy, zz, yz, xz: every entry the
   hexagonal C11, C33, C44, C12, C13 read; equal to the full tensor's, tested);
 - "..., frame capacity": the same on a graph with the slots the stored frames need
   (:func:`tifusion.md.state.frames_capacity`, what the EXP trainer and the elastic-constant runs
@@ -28,7 +28,7 @@ Per frame, in milliseconds (fastest call after compilation, all quantities timed
   (frame capacity), divided by F; "shared graph": one graph with a 0.1 nm skin for all frames
   (:func:`shared_graph`; more slots per atom, no per-frame neighbour search).
 
-The script re-executes itself with the glibc malloc settings of cpu_measurements.md (without
+The script re-executes itself with the glibc malloc settings of tifusion.malloc (without
 them the E+F call that follows the large batched calls in the round robin paid for page faults
 and came out 2-3x slower than E+F+W). The ratio column is each cost over E+F. Wall times are
 the fastest call; the CPU column is the fastest CPU time of this process per call (steadier on
@@ -52,13 +52,21 @@ from tifusion.graph import build_graph, image_range  # noqa: E402
 from tifusion.malloc import MALLOC_SETTINGS  # noqa: E402
 from tifusion.md.state import default_capacity, frames_capacity  # noqa: E402
 from tifusion.model.dimenet import PAPER_HYPERPARAMETERS, make_dimenet  # noqa: E402
-from tifusion.observables.elasticity import (born_terms, born_terms_batch, hexagonal_born_terms,  # noqa: E402
-                                             shared_graph)
+from tifusion.observables.elasticity import (born_terms, born_terms_batch, hexagonal_strain_derivatives,  # noqa: E402
+                                             hexagonal_stress_and_born, shared_graph)
 from tifusion.potential import energy, energy_and_forces, energy_forces_virial  # noqa: E402
 from tifusion.reference.eam import zhou2004_ti  # noqa: E402
 from tifusion.structures import hcp_supercell  # noqa: E402
 
 HCP_A, HCP_C = 0.295125, 0.467942  # nm
+
+
+@partial(jax.jit, static_argnums=0)
+def hexagonal_born(potential, params, positions, box, graph):
+    """The Born parts of C11, C33, C44, C12, C13 from the 11 hexagonal strain derivatives (what the EXP trainer's
+    values need)."""
+    _, x = hexagonal_strain_derivatives(lambda e: energy(potential, params, positions, box, graph, e), positions.dtype)
+    return hexagonal_stress_and_born(x, jnp.abs(jnp.linalg.det(box)))[1]
 THERMAL_RMS = 0.008  # nm per component, Ti near 323 K
 SHARED_SKIN = 0.1  # nm, one graph for all frames (cutoff + skin)
 
@@ -120,10 +128,10 @@ def measure(name, potential, params, n_frames, batch_sizes, min_seconds):
            "strain gradient": lambda: strain_gradient(params, r0, graph),
            "Born, 1 direction": lambda: one_direction(params, r0, graph),
            "Born": lambda: born_terms(potential, params, r0, box, graph),
-           "Born, 5 hexagonal directions": lambda: hexagonal_born_terms(potential, params, r0, box, graph),
+           "Born, 5 hexagonal directions": lambda: hexagonal_born(potential, params, r0, box, graph),
            "E+F, frame capacity": lambda: ef(potential, params, r0, box, tight_graph),
-           "Born, 5 hexagonal directions, frame capacity": lambda: hexagonal_born_terms(potential, params, r0, box,
-                                                                                      tight_graph),
+           "Born, 5 hexagonal directions, frame capacity": lambda: hexagonal_born(potential, params, r0, box,
+                                                                                tight_graph),
            "9x9 nested": lambda: nested(params, r0, graph)}
     for b in batch_sizes:
         fns[f"batch {b} (per frame)"] = partial(born_terms_batch, potential, params, positions, box, tight_capacity,
@@ -141,15 +149,15 @@ def measure(name, potential, params, n_frames, batch_sizes, min_seconds):
     full = nested(params, r0, graph) / jnp.abs(jnp.linalg.det(box))
     mismatch = float(jnp.abs(stiffness - full).max() / jnp.abs(full).max())
     # The frame-capacity graph gives the same Born terms.
-    _, tight_born = hexagonal_born_terms(potential, params, r0, box, tight_graph)
-    _, md_born = hexagonal_born_terms(potential, params, r0, box, graph)
+    tight_born = hexagonal_born(potential, params, r0, box, tight_graph)
+    md_born = hexagonal_born(potential, params, r0, box, graph)
     tight_mismatch = float(jnp.abs(tight_born - md_born).max() / jnp.abs(md_born).max())
     return name, (capacity, tight_capacity), rows, (mismatch, tight_mismatch)
 
 
 def main():
     if any(os.environ.get(k) != v for k, v in MALLOC_SETTINGS.items()):
-        # glibc malloc settings of cpu_measurements.md (as bench/model_speed.py): without them the call
+        # glibc malloc settings of tifusion.malloc (as bench/model_speed.py): without them the call
         # after a large one (the batched rows) pays for page faults, which inflated the E+F reference.
         os.execve(sys.executable, [sys.executable] + sys.argv, {**os.environ, **MALLOC_SETTINGS})
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -11,7 +11,7 @@ much of the sampled gradient is signal and on which way the loss's gradient poin
 K independent NVT trajectories (config/config.yaml's dt, friction and equilibration, own seeds) of a
 saved model at one experimental state point and computes, on the first n frames of each (n = 1/4 and
 all), the DiffTRe Jacobian J [6, params] of the observables O = (C11, C33, C44, C12, C13, P)
-(:func:`tifusion.training.difftre.make_reweighted_jacobian`).
+(:func:`tifusion.training.difftre.make_difftre`).
 The loss's gradient is the chain rule dL/dO . J (checked against the trainer's own loss gradient on all
 frames), so any loss weighting can be examined from the same Jacobians. It prints:
 
@@ -60,9 +60,10 @@ from tifusion.model.io import load_model  # noqa: E402
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS  # noqa: E402
 from tifusion.data.dataset import load_dataset  # noqa: E402
 from tifusion.training.dft import fisher_diagonal  # noqa: E402
-from tifusion.training.difftre import make_reweighted_jacobian, make_reweighting  # noqa: E402
+from tifusion.training.difftre import make_difftre  # noqa: E402
 from tifusion.training.exp import (experimental_statepoints, frame_energy, frame_observables,  # noqa: E402
-                                   make_prediction_loss, make_statepoint_loss, statepoint_aux, statepoint_outputs)
+                                   frame_quantities, frame_quantities_and_gradients, make_prediction_loss,
+                                   statepoint_aux, statepoint_outputs)
 from tifusion.training.gauss_newton import fisher_preconditioner, least_norm_direction, residual_scales  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,20 +116,24 @@ def jacobians(potential, params, point, trajectories, sizes, loss_weights, chunk
     capacity = max(frames_capacity(t["positions"], point.box, potential.cutoff) for t in trajectories)
     aux = statepoint_aux(point)
     energy_fn = lambda p, f: frame_energy(potential, p, f, capacity, n_images)  # noqa: E731
-    frame_fn = lambda p, f: frame_observables(potential, p, f, capacity, n_images)  # noqa: E731
-    value_and_jacobian = make_reweighted_jacobian(frame_fn, energy_fn, statepoint_outputs, chunk_size=chunk)
-    trainer_loss = make_reweighting(frame_fn, energy_fn, make_statepoint_loss(loss_weights), chunk_size=chunk)
+    evaluate = make_difftre(lambda p, f: frame_quantities(potential, p, f, capacity, n_images),
+                            lambda p, f: frame_quantities_and_gradients(potential, p, f, capacity, n_images),
+                            energy_fn, frame_observables, statepoint_outputs, chunk_size=chunk)
+    loss_of_predictions = make_prediction_loss(loss_weights)
     result, loss_gradients = {}, {}
     for k, frames in enumerate(trajectories):
         for n in sizes:
             started = time.perf_counter()
             first = jax.tree_util.tree_map(lambda x, n=n: x[:n], frames)
-            out = value_and_jacobian(params, first, None, kT, aux)
-            result[n, k] = (np.stack([flat(jax.tree_util.tree_map(lambda x, m=m: x[m], out.grad))
-                                      for m in range(len(OBSERVABLES))]), np.asarray(out.loss, dtype=np.float64))
+            out = evaluate(params, first, None, kT, aux)
+            jacobian = np.stack([flat(jax.tree_util.tree_map(lambda x, m=m: x[m], out.jacobian))
+                                 for m in range(len(OBSERVABLES))])
+            result[n, k] = (jacobian, np.asarray(out.outputs, dtype=np.float64))
             print(f"trajectory {k}, {n} frames: Jacobian in {time.perf_counter() - started:.0f} s", file=sys.stderr,
                   flush=True)
-        loss_gradients[k] = flat(trainer_loss(params, frames, None, kT, aux).grad)
+            if n == max(sizes):  # the trainer's loss gradient, dL/dO . J
+                slope = np.asarray(jax.grad(loss_of_predictions)(out.outputs, aux), dtype=np.float64)
+                loss_gradients[k] = slope @ jacobian
     return result, loss_gradients
 
 
@@ -227,7 +232,7 @@ def equal_dft_cost_changes(result, n_trajectories, loss_weights, aux, learning_r
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=str(ROOT / "results/models/dft_pretrained/model.npz"))
+    parser.add_argument("--model", default=str(ROOT / "results/default/models/dft_pretrained/model.npz"))
     parser.add_argument("--config", default=str(ROOT / "config/config.yaml"), help="exp_training settings")
     parser.add_argument("--temperature", type=float, default=323.0, help="an experimental temperature (K)")
     parser.add_argument("--trajectories", type=int, help="independent trajectories (default 4; 3 if --quick)")
@@ -235,9 +240,10 @@ def main():
     parser.add_argument("--frame-interval", type=float, default=0.05, help="ps between frames (demo: 0.05)")
     parser.add_argument("--weighting", action="append", default=[],
                         help="a loss weighting to examine besides the config's, e.g. C44=5,pressure=1e-10")
-    parser.add_argument("--learning-rate", type=float, help="Adam step (default: the config's)")
+    parser.add_argument("--learning-rate", type=float, default=2.0e-4,
+                        help="Adam step (default: the paper's, exp_recipes.paper_adam)")
     parser.add_argument("--ridge", type=float, default=1e-3, help="Gauss-Newton damping (section 4)")
-    parser.add_argument("--dataset", type=Path, default=ROOT / "results/dataset/dataset.npz",
+    parser.add_argument("--dataset", type=Path, default=ROOT / "results/default/dataset/dataset.npz",
                         help="DFT dataset for section 5 (skipped if missing)")
     parser.add_argument("--fisher-samples", type=int, default=96, help="training configurations for the Fisher")
     parser.add_argument("--seed", type=int, default=100)
@@ -253,7 +259,7 @@ def main():
     with open(args.config) as f:
         config = yaml.safe_load(f)
     settings = config["exp_training"]
-    learning_rate = args.learning_rate or float(settings["optimizer"]["learning_rate"])
+    learning_rate = args.learning_rate
     weightings = {"config": settings["loss_weights"]}
     weightings.update({w: parse_weighting(w, settings["loss_weights"]) for w in args.weighting})
 

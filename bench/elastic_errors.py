@@ -34,7 +34,7 @@ from tifusion.units import GPA
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="results/models/dft_pretrained/model.npz")
+    parser.add_argument("--model", default="results/default/models/dft_pretrained/model.npz")
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--temperature", type=float, default=323.0, help="K, a row of the experimental table")
     parser.add_argument("--windows", type=int, default=20, help="production = windows x window")

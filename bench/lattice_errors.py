@@ -25,7 +25,7 @@ from tifusion.properties.lattice import lattice_temperature
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="results/models/dft_pretrained/model.npz")
+    parser.add_argument("--model", default="results/default/models/dft_pretrained/model.npz")
     parser.add_argument("--config", default="config/config.yaml")
     parser.add_argument("--temperature", type=float, default=323.0, help="K")
     parser.add_argument("--production-ps", type=float, default=30.0)

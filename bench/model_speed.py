@@ -22,7 +22,7 @@ margin (--capacity-margin): dense-graph cost grows with capacity (triplets ~ cap
 MD chunks are checked for overflow (the model returns NaN on an asymmetric, truncated
 graph, and the end-of-chunk neighbour count is compared with the capacity).
 
-Environment: the glibc malloc settings of cpu_measurements.md are applied to the worker
+Environment: the glibc malloc settings of tifusion.malloc are applied to the worker
 processes unless --no-malloc-tuning. Measured on the 2-core CPU (single-thread CPU time
 per MD step, paper model, capacity 32; machine shared, +-10 %):
 

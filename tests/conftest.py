@@ -1,4 +1,17 @@
 import jax
+import pytest
 
 # The reference potential and the physics checks run in float64; models choose their own dtype.
 jax.config.update("jax_enable_x64", True)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--seeds", type=int, default=1,
+                     help="run every test that takes a `seed` (the statistical ones) with seeds 0 .. N-1")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests of fluctuating estimates take a `seed`; `--seeds 10` runs each of them for 10 seeds."""
+    if "seed" in metafunc.fixturenames:
+        metafunc.parametrize("seed", range(metafunc.config.getoption("seeds")), scope="module",
+                             ids=lambda s: f"seed{s}")

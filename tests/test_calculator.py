@@ -19,7 +19,7 @@ from tifusion.structures import hcp_supercell, to_atoms
 from tifusion.units import ANGSTROM, EV, EV_PER_ANGSTROM, GPA, MASS_TI
 
 POT = zhou2004_ti()
-HCP_A, HCP_C, HCP_E = 2.9402, 4.7723, -4.87017  # reference_potential.md (Angstrom, eV/atom)
+HCP_A, HCP_C, HCP_E = 2.9402, 4.7723, -4.87017  # docs/reference_potential.md (Angstrom, eV/atom)
 
 
 def _hcp_atoms(a=HCP_A, c=HCP_C, repeat=(1, 1, 1)):

@@ -9,6 +9,7 @@ sidecar (CSV, figures).
 """
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -81,6 +82,23 @@ def provenance(config=None, seed=None, **extra):
     }
 
 
+INITIAL_MODEL_NOTE = " [initial model kept]"
+
+
+def initial_model_note(model_metadata):
+    """:data:`INITIAL_MODEL_NOTE` for a model whose training kept its initial model (its provenance's
+    ``selection.initial_model_kept``), else "": tables and figures append it to the model's label."""
+    selection = (model_metadata or {}).get("selection") or {}
+    return INITIAL_MODEL_NOTE if selection.get("initial_model_kept") else ""
+
+
+def noted_labels(labels, model_metadata):
+    """``labels`` ({model: label}) with :func:`initial_model_note` appended from ``model_metadata`` ({model:
+    the model file's metadata})."""
+    return {name: labels.get(name, name) + initial_model_note(model_metadata.get(name))
+            for name in {**labels, **model_metadata}}
+
+
 def _to_jsonable(obj):
     if isinstance(obj, dict):
         return {str(k): _to_jsonable(v) for k, v in obj.items()}
@@ -120,6 +138,20 @@ def save_npz(path, arrays, record=None):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **payload)
+
+
+def npz_content_digest(path):
+    """SHA-256 of an npz file's arrays (names, dtypes, shapes, values), its ``metadata`` entry excluded: equal for
+    files with the same numbers whenever and wherever they were written."""
+    digest = hashlib.sha256()
+    with np.load(path) as data:
+        for name in sorted(data.files):
+            if name == "metadata":
+                continue
+            value = data[name]
+            digest.update(f"{name}|{value.dtype}|{value.shape}|".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()
 
 
 def load_npz_metadata(path):

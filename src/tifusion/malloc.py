@@ -1,4 +1,4 @@
-"""glibc malloc settings for JAX processes on CPU (cpu_measurements.md), in one place.
+"""glibc malloc settings for JAX processes on CPU, in one place.
 
 JAX's large buffers are then kept and reused instead of being returned to the OS and faulted
 back in: standalone calls up to 1.75x faster, a lattice_temperature run 10 % faster. The

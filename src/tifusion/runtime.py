@@ -1,16 +1,78 @@
-"""Start-up shared by every Snakemake script: logging to the rule's log, JAX settings.
+"""Start-up shared by every Snakemake script: logging to the rule's log, JAX settings, a timing summary.
 
 A script calls :func:`start` first, so that everything it prints and any uncaught
-exception end up in the rule's ``log:`` file, then calls one package function.
+exception end up in the rule's ``log:`` file, then calls one package function. At exit the
+process logs one ``timings:`` line (wall time, start-up, JAX compilation, and the wall time of
+each :func:`phase` the package entered), which ``bench/critical_path.py`` reads.
 """
+import atexit
+import json
 import logging
 import os
 import sys
+import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import jax
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# JAX's compilation events (tracing, lowering, XLA compile or persistent-cache read), jax/_src/dispatch.py.
+COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                  "/jax/core/compile/backend_compile_duration")
+TIMINGS_PREFIX = "timings: "
+
+log = logging.getLogger(__name__)
+
+
+class Timings:
+    """Wall seconds per named phase (exclusive of nested phases) and the JAX compilation time inside each."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+        self.compile_seconds = defaultdict(float)
+        self.active = []  # [name, time the phase last resumed]
+
+    @contextmanager
+    def phase(self, name):
+        now = time.perf_counter()
+        if self.active:
+            parent = self.active[-1]
+            self.seconds[parent[0]] += now - parent[1]
+        self.active.append([name, now])
+        try:
+            yield
+        finally:
+            name, resumed = self.active.pop()
+            now = time.perf_counter()
+            self.seconds[name] += now - resumed
+            if self.active:
+                self.active[-1][1] = now
+
+    def on_duration(self, event, duration, **_):
+        if event in COMPILE_EVENTS:
+            self.compile_seconds[self.active[-1][0] if self.active else "other"] += duration
+
+    def record(self, wall, startup):
+        return {"wall_s": round(wall, 2), "startup_s": None if startup is None else round(startup, 2),
+                "compile_s": round(sum(self.compile_seconds.values()), 2),
+                "phases": {name: {"s": round(s, 2), "compile_s": round(self.compile_seconds.get(name, 0.0), 2)}
+                           for name, s in sorted(self.seconds.items())}}
+
+
+TIMINGS = Timings()
+phase = TIMINGS.phase
+
+
+def process_age():
+    """Seconds since this process started (Linux /proc), or None where that is not available."""
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def configure_jax(enable_x64=True, cache_dir=None):
@@ -27,7 +89,7 @@ def configure_jax(enable_x64=True, cache_dir=None):
 
 
 def start(log_path=None, name="tifusion"):
-    """Route logging and uncaught exceptions to ``log_path`` (and stderr); configure JAX."""
+    """Route logging and uncaught exceptions to ``log_path`` (and stderr); configure JAX; log timings at exit."""
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -40,5 +102,10 @@ def start(log_path=None, name="tifusion"):
 
     sys.excepthook = log_uncaught
     configure_jax()
+    age = process_age()
+    started = time.perf_counter() - (age or 0.0)
+    jax.monitoring.register_event_duration_secs_listener(TIMINGS.on_duration)
+    atexit.register(lambda: logger.info(TIMINGS_PREFIX + json.dumps(TIMINGS.record(time.perf_counter() - started,
+                                                                                   age))))
     logger.info("jax %s on %s", jax.__version__, jax.default_backend())
     return logger

@@ -151,3 +151,12 @@ def test_max_neighbors_matches_shell_counts_and_ase():
     atoms = to_atoms(hcp, hcp_box)
     assert counts[2] == np.bincount(neighbor_list("i", atoms, 1.1 * a / 0.1)).max()
     assert counts.dtype == np.int64 and np.argmax(counts) == 0
+
+
+def test_a_truncated_dataset_file_is_named(tmp_path):
+    path = tmp_path / "dataset.npz"
+    save_dataset(path, _dataset())
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match=f"{path}: (cannot read as npz|corrupt)"):
+        load_dataset(path)

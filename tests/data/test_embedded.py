@@ -7,8 +7,8 @@ import pytest
 from tifusion import units
 from tifusion.calculator import PotentialCalculator
 from tifusion.data.dataset import validate
-from tifusion.data.embedded import (DEFAULTS, TEACHER, TeacherMD, _langevin_functions, dense_graph,
-                                   generate_embedded, merged_config)
+from tifusion.data.embedded import TEACHER, TeacherMD, _langevin_functions, dense_graph, generate_embedded
+from tifusion.data.settings import DEFAULTS, configuration_count, merged_config
 from tifusion.data.structure_type import classify_configurations
 from tifusion.graph import build_graph, image_range
 from tifusion.potential import energy_and_forces
@@ -42,18 +42,20 @@ def _teacher(ds, k):
     return atoms.get_potential_energy() * units.EV, atoms.get_forces() * units.EV_PER_ANGSTROM, -stress * volume
 
 
+@pytest.mark.slow
 def test_same_seed_same_arrays_other_seed_other_arrays(small):
     again = generate_embedded(SMALL, seed=7)
     for name, a, b in zip(small._fields, small, again):
         np.testing.assert_array_equal(a, b, err_msg=name)
     one, two = generate_embedded(STATIC_ONLY, seed=1), generate_embedded(STATIC_ONLY, seed=2)
     assert one.n_configurations == two.n_configurations == 3 * (1 + 6 + 10 + 10) + 36  # default counts
+    assert configuration_count(STATIC_ONLY) == one.n_configurations
     assert not np.array_equal(one.positions, two.positions)
 
 
 def test_content_kinds_types_phases_padding_and_split(small):
     validate(small)
-    assert small.n_configurations == N_STATIC + N_MD
+    assert small.n_configurations == N_STATIC + N_MD == configuration_count(SMALL)
     assert int(np.sum(small.types == 0)) == N_STATIC and int(np.sum(small.types == 1)) == N_MD
     assert set(small.phase[small.types == 0]) == {"hcp", "bcc", "fcc"}
     assert set(small.phase[small.types == 1]) == {"hcp", "bcc", "fcc", "liquid"}
@@ -70,6 +72,7 @@ def test_content_kinds_types_phases_padding_and_split(small):
     assert np.all((frac > -1e-12) & (frac < 1 + 1e-12))  # wrapped into the cell
 
 
+@pytest.mark.slow
 def test_labels_equal_a_direct_teacher_evaluation(small):
     """Every atom count (96, 108, 128), static and MD: the stored labels equal the ASE
     calculator's, which builds its own neighbour graph."""
@@ -85,7 +88,7 @@ def test_labels_equal_a_direct_teacher_evaluation(small):
 
 
 def test_teacher_reference_energies_and_zero_pressure_of_perfect_crystals(small):
-    """reference_potential.md: hcp -4.87017 eV/atom, bcc +19.9 and fcc +6.4 meV/atom above hcp,
+    """docs/reference_potential.md: hcp -4.87017 eV/atom, bcc +19.9 and fcc +6.4 meV/atom above hcp,
     at the teacher's relaxed lattice constants, i.e. at zero pressure."""
     lattice = DEFAULTS["lattice_nm"]
     volume_per_atom = {"hcp": np.sqrt(3) / 4 * lattice["hcp_a"] ** 2 * lattice["hcp_c"],
@@ -143,6 +146,7 @@ def test_md_snapshots_keep_their_phase_and_expand_with_temperature(small):
     assert np.all(vol[md & (small.phase == "liquid")] > np.max(vol[md & (small.phase == "bcc")]))
 
 
+@pytest.mark.slow
 def test_dense_graph_equals_build_graph_on_a_triclinic_cell():
     positions, box = hcp_supercell(0.29402, 0.47723, (5, 5, 3))
     positions = positions + np.random.default_rng(3).normal(0, 0.01, positions.shape) + box @ [1.3, -0.6, 2.2]

@@ -17,8 +17,8 @@ LOADERS = [experiment.load_hcp_experiment, experiment.load_bcc_elastic, experime
            experiment.load_paper_reported_values]
 
 
-def test_data_live_in_the_repository():
-    assert experiment.EXPERIMENT_DIR == REPO / "resources" / "experiment"
+def test_the_tables_ship_inside_the_package():
+    assert experiment.EXPERIMENT_DIR == REPO / "src" / "tifusion" / "data" / "experimental"
     assert (experiment.EXPERIMENT_DIR / "README.md").is_file()
     for spec in (experiment.HCP, experiment.BCC, experiment.PHONON_DOS, experiment.ACOUSTIC_SLOPES,
                  experiment.SELF_DIFFUSION, experiment.LATTICE_VS_PRESSURE, experiment.PAPER_VALUES):
@@ -35,10 +35,10 @@ def test_every_table_loads_with_its_provenance(loader):
     assert "derived" not in frame.attrs["source_file"] or frame.attrs["status"] == "derived"
 
 
-def test_hcp_table_holds_the_training_targets_of_the_method_spec():
+def test_hcp_table_holds_the_papers_training_targets():
     frame = experiment.load_hcp_experiment()
     assert len(frame) == 22 and frame["temperature_K"].min() == 4 and frame["temperature_K"].max() == 973
-    # method_spec.md section 9, "Training targets (GPa)"
+    # the paper's training targets (GPa) at its four temperatures
     targets = {23: (175.9, 86.7, 68.2, 190.5, 50.8), 323: (160.9, 92.5, 69.1, 179.5, 46.2),
                623: (144.2, 97.3, 69.1, 167.8, 40.3), 923: (129.9, 99.2, 68.8, 157.6, 33.7)}
     for temperature, (c11, c12, c13, c33, c44) in targets.items():

@@ -14,6 +14,7 @@ import pytest
 from tifusion import units
 from tifusion.data.build import build_dataset
 from tifusion.data.dataset import load_dataset, save_dataset
+from tifusion.data import published
 from tifusion.data.published import (PUBLISHED_FILES, PublishedDataError, PublishedFile, convert_published,
                                      download_published, git_blob_id, verify_file)
 from tifusion.structures import fcc_cubic
@@ -71,7 +72,7 @@ def test_download_then_convert_gives_canonical_units_signs_and_split(tmp_path):
     source, dest = tmp_path / "source", tmp_path / "downloads"
     files = _write_source(source, n=120)
     paths = download_published(dest, _url(source), retries=0, files=files)
-    assert sorted(p.name for p in dest.iterdir()) == sorted(PUBLISHED_FILES)
+    assert sorted(p.name for p in dest.iterdir() if p.name != ".verified") == sorted(PUBLISHED_FILES)
     assert all(paths[name] == dest / name for name in PUBLISHED_FILES)
 
     ds = convert_published(dest)
@@ -99,7 +100,7 @@ def test_download_then_convert_gives_canonical_units_signs_and_split(tmp_path):
 @pytest.mark.slow
 def test_full_published_layout_gives_the_authors_split_and_pressure_signs(tmp_path):
     """All 5704 configurations: split 3992/570/1142; tr(W)/3V in GPa for the smallest and the
-    largest Init cell equals the published check (method spec section 1: +35.7 and -17.4 GPa)."""
+    largest Init cell equals the published check (+35.7 and -17.4 GPa)."""
     files = _write_source(tmp_path, flat_coords=False)
     assert all(files[name] == PUBLISHED_FILES[name] for name in REAL)  # the real files, unchanged
     ds = convert_published(tmp_path)
@@ -118,17 +119,40 @@ def test_full_published_layout_gives_the_authors_split_and_pressure_signs(tmp_pa
 # ------------------------------------------------------------------ failures
 
 def _no_leftovers(directory):
-    return [p.name for p in directory.iterdir() if p.name.startswith(".")] == []
+    return [p.name for p in directory.iterdir() if p.name.startswith(".") and p.name != ".verified"] == []
 
 
-def test_checksum_mismatch_is_an_error_and_leaves_nothing(tmp_path):
+def test_checksum_mismatch_is_one_error_without_retries_and_leaves_nothing(tmp_path, monkeypatch):
     source, dest = tmp_path / "source", tmp_path / "downloads"
     files = _write_source(source, n=20)
     files["energy.npy"] = PublishedFile("0" * 40)
-    with pytest.raises(PublishedDataError, match=r"energy\.npy: .*git blob id") as err:
-        download_published(dest, _url(source), retries=1, backoff_s=0, files=files)
-    assert "after 2 attempt(s)" in str(err.value)
+    fetched = []
+    original = published._fetch
+    monkeypatch.setattr(published, "_fetch", lambda url, target, timeout: (fetched.append(url),
+                                                                          original(url, target, timeout)))
+    with pytest.raises(PublishedDataError, match=r"energy\.npy: downloaded from .* but .*git blob id.* not retried"):
+        download_published(dest, _url(source), retries=3, backoff_s=10, files=files)
+    assert sum(url.endswith("energy.npy") for url in fetched) == 1
     assert not (dest / "energy.npy").exists() and _no_leftovers(dest)
+
+
+def test_verified_files_survive_the_removal_of_a_failed_jobs_outputs(tmp_path, monkeypatch):
+    source, dest = tmp_path / "source", tmp_path / "downloads"
+    files = _write_source(source, n=20)
+    good = dict(files)
+    files["virial.npy"] = PublishedFile("0" * 40)
+    with pytest.raises(PublishedDataError, match="virial"):
+        download_published(dest, _url(source), retries=0, files=files)
+    for name in files:  # Snakemake removes every output of the failed job
+        (dest / name).unlink(missing_ok=True)
+    fetched = []
+    original = published._fetch
+    monkeypatch.setattr(published, "_fetch", lambda url, target, timeout: (fetched.append(url),
+                                                                          original(url, target, timeout)))
+    download_published(dest, _url(source), retries=0, files=good)
+    assert [url.rsplit("/", 1)[1] for url in fetched] == ["virial.npy"]  # the others came from .verified
+    for name, expected in good.items():
+        verify_file(dest / name, expected)
 
 
 def test_truncated_file_is_an_error_and_leaves_nothing(tmp_path):
@@ -214,7 +238,7 @@ def test_build_dataset_verifies_against_the_pins_and_writes_nothing_on_failure(t
     corrupt = bytearray((SMALL_ARRAYS / "virial.npy").read_bytes())
     corrupt[-1] ^= 1
     (source / "virial.npy").write_bytes(bytes(corrupt))
-    (dest / "virial.npy").unlink()
-    with pytest.raises(PublishedDataError, match=r"virial\.npy: git blob id"):
+    shutil.rmtree(dest)  # a fresh download directory: nothing verified before
+    with pytest.raises(PublishedDataError, match=r"virial\.npy: downloaded from .* git blob id"):
         build_dataset(config, out, dest)
     assert not out.exists() and not (dest / "virial.npy").exists()

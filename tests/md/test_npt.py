@@ -32,11 +32,11 @@ def _pressure_diagonal(frames):
 
 
 @pytest.mark.slow
-def test_semiisotropic_cell_relaxes_c_over_a_to_the_static_value_at_zero_pressure(fcc_reference):
+def test_semiisotropic_cell_relaxes_c_over_a_to_the_static_value_at_zero_pressure(fcc_reference, seed):
     static = relax_hcp(LJ, None, 0.37, 0.60)
     a, temperature = static["a"], 2.0
     positions, box = hcp_supercell(a, 1.55 * a, (4, 4, 3))  # c/a far below the equilibrium ~1.606
-    state = init_state(jax.random.PRNGKey(0), positions, box, kT_of(temperature), LJ, None, mass=ARGON_MASS)
+    state = init_state(jax.random.PRNGKey(seed), positions, box, kT_of(temperature), LJ, None, mass=ARGON_MASS)
     _, frames = run_npt(LJ, None, state, 6000, 20, kT=kT_of(temperature), compressibility=1 / fcc_reference[1],
                         coupling="semiisotropic", tau_p=0.1, **MD)
     boxes = np.asarray(frames.box)[100:]  # the first 2000 steps relax the cell
@@ -54,13 +54,13 @@ def test_semiisotropic_cell_relaxes_c_over_a_to_the_static_value_at_zero_pressur
 
 @pytest.mark.slow
 @pytest.mark.parametrize("coupling, target", [("isotropic", 0.0), ("anisotropic", (20.0, -15.0, 5.0))])
-def test_volume_fluctuations_and_mean_pressure_match_the_target_ensemble(fcc_reference, coupling, target):
+def test_volume_fluctuations_and_mean_pressure_match_the_target_ensemble(fcc_reference, coupling, target, seed):
     """<dV^2> = kT V / K (K the static bulk modulus; T = 4 K keeps anharmonic softening ~1 %)."""
     a, bulk_modulus = fcc_reference
     temperature = 4.0
     kT = kT_of(temperature)
     positions, box = fcc_cubic(a, (3, 3, 3))
-    state = init_state(jax.random.PRNGKey(1), positions, box, kT, LJ, None, mass=ARGON_MASS)
+    state = init_state(jax.random.PRNGKey(1000 + seed), positions, box, kT, LJ, None, mass=ARGON_MASS)
     _, frames = run_npt(LJ, None, state, 12000, 10, kT=kT, compressibility=1 / bulk_modulus, pressure=target,
                         coupling=coupling, tau_p=0.05, **MD)
     volume = np.abs(np.linalg.det(np.asarray(frames.box)))[100:]
@@ -85,14 +85,14 @@ def test_npt_refuses_bad_settings():
 
 
 @pytest.mark.slow
-def test_eam_titanium_relaxes_from_the_experimental_to_its_own_c_over_a():
+def test_eam_titanium_relaxes_from_the_experimental_to_its_own_c_over_a(seed):
     """Zhou 2004 EAM from the experimental 23 K box (c/a 1.589) to its own lattice (a 2.9402, c 4.7723 A, c/a 1.623)."""
     potential = zhou2004_ti()
     static = relax_hcp(potential, None, 0.294, 0.477)
     np.testing.assert_allclose([static["a"], static["c"]], [0.29402, 0.47723], atol=1e-5)
     temperature = 30.0
     positions, box = hcp_supercell(0.294404, 0.467803, (5, 5, 3))
-    state = init_state(jax.random.PRNGKey(0), positions, box, kT_of(temperature), potential, None)
+    state = init_state(jax.random.PRNGKey(seed), positions, box, kT_of(temperature), potential, None)
     _, frames = run_npt(potential, None, state, 3000, 20, kT=kT_of(temperature), compressibility=1 / (110 * GPA),
                         coupling="semiisotropic", tau_p=0.2, dt=2e-3, friction=5.0, skin=0.08)
     boxes = np.asarray(frames.box)[50:]  # 2 ps of relaxation discarded

@@ -26,12 +26,13 @@ def crystal():
 
 
 @pytest.fixture(scope="module")
-def thermalised(crystal):
-    state = init_state(jax.random.PRNGKey(0), *crystal, kT_of(TEMPERATURE), LJ, None, mass=ARGON_MASS)
+def thermalised(crystal, seed):
+    state = init_state(jax.random.PRNGKey(seed), *crystal, kT_of(TEMPERATURE), LJ, None, mass=ARGON_MASS)
     state, _ = run_nvt(LJ, None, state, 1000, 10, kT=kT_of(TEMPERATURE), dt=5e-3, friction=5.0, **RUN)
     return state
 
 
+@pytest.mark.slow
 def test_langevin_kinetic_temperature_matches_the_target(thermalised):
     state, frames = run_nvt(LJ, None, thermalised, 4000, 10, kT=kT_of(TEMPERATURE), dt=5e-3, friction=5.0, **RUN)
     temperature = np.asarray(kinetic_temperature(frames.kinetic, state.positions.shape[0]))

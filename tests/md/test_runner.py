@@ -33,3 +33,20 @@ def test_a_pair_closer_than_the_minimum_distance_stops_the_run():
     run(langevin_step, settings, lj, None, state, 20, 10, min_distance=0.30)
     with pytest.raises(UnstableDynamicsError, match="came within 0.3"):
         run(langevin_step, settings, lj, None, state, 20, 10, min_distance=0.40)
+
+
+def test_a_potential_that_turns_nan_stops_the_run_naming_the_state_point_and_steps():
+    """An LJ crystal whose energy turns NaN when two atoms come closer than 0.34 nm (a model outside its data): an
+    error that names the state point and the steps, not MD that goes on with atoms dropped from the graph."""
+    lj = lennard_jones()
+
+    def nan_when_close(params, d, graph):
+        r = jnp.sqrt(jnp.sum(d**2, axis=-1) + jnp.where(graph.mask, 0.0, 1.0))
+        return jnp.where(jnp.min(r) < 0.34, jnp.nan, lj.atom_energies(params, d, graph))
+
+    potential = lj._replace(name="nan_when_close", atom_energies=nan_when_close)
+    positions, box = fcc_cubic(0.5256, (3, 3, 3))
+    state = init_state(jax.random.PRNGKey(0), positions, box, kT_of(10.0), potential, None, mass=ARGON_MASS)
+    with pytest.raises(UnstableDynamicsError, match=r"hcp elastic 323 K: nan_when_close: .* NaN or infinite in steps"):
+        run_nvt(potential, None, state, 2000, 10, kT=kT_of(2000.0), dt=5e-3, friction=1.0, mass=ARGON_MASS,
+                chunk_frames=20, label="hcp elastic 323 K")

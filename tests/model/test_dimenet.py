@@ -93,6 +93,7 @@ def test_missing_hyperparameter_is_named():
         dimenet.make_dimenet(hp)
 
 
+@pytest.mark.slow
 def test_float32_model_computes_in_float32_under_x64(small_model, small_model_f32, evaluate):
     potential, params, _ = small_model_f32
     positions, box = perturbed_hcp((2, 2, 2))
@@ -135,6 +136,7 @@ def test_energy_is_invariant_under_rotation_translation_permutation_and_image(sm
     assert total_energy(evaluate, small_model, moved, box) == pytest.approx(reference, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_small_cell_with_images_equals_its_supercell_per_atom(small_model, evaluate):
     # 8 atoms, cell height c < cutoff: atoms see several images of themselves and of each other.
     positions, box = perturbed_hcp((2, 2, 1))

@@ -11,8 +11,9 @@ from tifusion.md.state import default_capacity
 from tifusion.md.pair import lennard_jones
 from tifusion.potential import energy
 from tifusion.observables.elasticity import (HEXAGONAL_VOIGT, VOIGT_PAIRS, born_terms, born_terms_batch,
-                                             cubic_constants, elastic_tensor_from_averages, hexagonal_born_terms,
-                                             hexagonal_constants, pressure, pressure_tensor, stress_fluctuation,
+                                             cubic_constants, elastic_tensor_from_averages, hexagonal_constants,
+                                             hexagonal_constants_from_moments, hexagonal_strain_derivatives,
+                                             hexagonal_stress_and_born, pressure, pressure_tensor, stress_fluctuation,
                                              stress_fluctuation_per_frame, voigt_moduli, voigt_moduli_of_tensor)
 from tifusion.reference.eam import zhou2004_ti
 from tifusion.structures import fcc_cubic, hcp_supercell
@@ -85,6 +86,7 @@ def test_symmetric_strain_hessian_plus_stress_terms_equals_full_nested_autodiff(
     assert float(jnp.abs(full - full.transpose(0, 1, 3, 2)).max()) > 1e-3 * float(jnp.abs(full).max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CONFIGURATIONS)
 def test_subset_of_strain_directions_gives_the_full_tensor_entries_it_determines(name):
     """5 directions (no xy): every hexagonal entry equals the full tensor's, stress terms included."""
@@ -101,23 +103,25 @@ def test_subset_of_strain_directions_gives_the_full_tensor_entries_it_determines
             determined[i, j, k, l] = (i, j) in pairs or (k, l) in pairs
         assert np.isnan(part[~determined]).all()
         np.testing.assert_allclose(part[determined], full[determined], rtol=1e-12, atol=1e-13 * scale)
-    # The hexagonal readout needs only the 5 directions; the Born parts equal those of the full tensor.
-    sigma_h, constants = hexagonal_born_terms(potential, None, positions, box, graph)
-    expected = np.array(hexagonal_constants(jnp.asarray(full)))
-    np.testing.assert_allclose(np.asarray(constants), expected, rtol=1e-12, atol=1e-13 * scale)
-    np.testing.assert_allclose(np.asarray(sigma_h), sigma, rtol=1e-13, atol=1e-13 * np.abs(sigma).max())
-    # ... and, the readout being linear, the stress-fluctuation constants too.
+    # The hexagonal readout from the strain derivatives along xx+yy, xx-yy, zz, yz, xz equals the full tensor's,
     volume, kT, n_atoms = abs(float(jnp.linalg.det(box))), 2.5, len(positions)
+    _, x = hexagonal_strain_derivatives(lambda eps: energy(potential, None, positions, box, graph, eps), box.dtype)
+    stress, born = (np.asarray(v) for v in hexagonal_stress_and_born(x, volume))
+    np.testing.assert_allclose(born, np.array(hexagonal_constants(jnp.asarray(full))), rtol=1e-12, atol=1e-13 * scale)
+    np.testing.assert_allclose(stress, sigma[[0, 1, 2, 1, 0], [0, 1, 2, 2, 2]], rtol=1e-13,
+                               atol=1e-13 * np.abs(sigma).max())
+    # ... and so do the stress-fluctuation constants from its moments (one frame: no fluctuation, kinetic terms).
     s = jnp.asarray(sigma)
     c_full = elastic_tensor_from_averages(jnp.asarray(full), jnp.einsum("ij,kl->ijkl", s, s), s, volume, kT, n_atoms)
-    rest = elastic_tensor_from_averages(jnp.zeros((3, 3, 3, 3)), jnp.einsum("ij,kl->ijkl", s, s), s, volume, kT,
-                                        n_atoms)
-    np.testing.assert_allclose(np.asarray(constants) + np.array(hexagonal_constants(rest)),
-                               np.array(hexagonal_constants(c_full)), rtol=1e-12, atol=1e-13 * scale)
+    moments = hexagonal_constants_from_moments(jnp.asarray(born), jnp.outer(stress, stress), jnp.asarray(stress),
+                                               volume, kT, n_atoms)
+    np.testing.assert_allclose(np.asarray(moments), np.array(hexagonal_constants(c_full)), rtol=1e-12,
+                               atol=1e-13 * scale)
     with pytest.raises(ValueError, match="Voigt"):
         born_terms(potential, None, positions, box, graph, voigt=(0, 0))
 
 
+@pytest.mark.slow
 def test_born_terms_batch_equals_single_frames_and_flags_overflow():
     potential, positions, box = CONFIGURATIONS["lj_fcc"]
     rng = np.random.default_rng(3)
@@ -253,6 +257,20 @@ def test_stress_fluctuation_weights_and_formula():
     grad = jax.grad(lambda w: stress_fluctuation(sigma, stiffness, w / w.sum(), volume, kT, n_atoms)[0, 0, 0, 0])(
         jnp.ones(n))
     assert np.isfinite(np.asarray(grad)).all() and np.abs(np.asarray(grad)).max() > 0
+
+
+def test_hexagonal_constants_from_moments_equal_the_readout_of_the_stress_fluctuation_tensor():
+    rng = np.random.default_rng(5)
+    n, volume, kT, n_atoms = 7, 3.1, 2.7, 150
+    sigma = rng.standard_normal((n, 3, 3))
+    sigma = jnp.asarray(sigma + sigma.transpose(0, 2, 1))
+    stiffness = jnp.asarray(rng.standard_normal((n, 3, 3, 3, 3)))
+    expected = np.array(hexagonal_constants(stress_fluctuation(sigma, stiffness, None, volume, kT, n_atoms)))
+    stress = sigma[:, [0, 1, 2, 1, 0], [0, 1, 2, 2, 2]]  # Voigt xx, yy, zz, yz, xz
+    born = jnp.stack(hexagonal_constants(stiffness.transpose(1, 2, 3, 4, 0)), axis=-1)
+    result = hexagonal_constants_from_moments(born.mean(0), jnp.einsum("ni,nj->ij", stress, stress) / n,
+                                              stress.mean(0), volume, kT, n_atoms)
+    np.testing.assert_allclose(np.asarray(result), expected, rtol=1e-12)
 
 
 def test_stress_fluctuation_per_frame_terms_average_to_the_estimate_and_linearize_it():

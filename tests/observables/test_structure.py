@@ -56,6 +56,7 @@ def ideal_gas():
     return rng.uniform(0, side, (n_frames, n_atoms, 3)), side * np.eye(3)
 
 
+@pytest.mark.slow
 def test_ideal_gas_rdf_tends_to_one(ideal_gas):
     positions, box = ideal_gas
     n_frames, n_atoms = positions.shape[:2]

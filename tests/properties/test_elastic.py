@@ -1,7 +1,7 @@
 """Elastic constants by NVT stress fluctuations with the Zhou 2004 EAM, against its 0 K lattice-sum values.
 
 At 30 K in the EAM's own relaxed lattice the isothermal constants must approach the static
-relaxed-ion ones of reference_potential.md (computed independently, cross-checked with LAMMPS):
+relaxed-ion ones of docs/reference_potential.md (computed independently, cross-checked with LAMMPS):
 the fluctuation term must supply the internal relaxation (unrelaxed C11 = 161.4, C12 = 74.8 GPa
 are 13-14 GPa off). bcc at 1273 K (metastable in this EAM, C' > 0 at 0 K) must stay mechanically
 stable: C11 > C12 > 0, C44 > 0.
@@ -18,17 +18,18 @@ from tifusion.structures import hcp_supercell
 from tifusion.units import ANGSTROM, GPA, kT
 
 EAM = zhou2004_ti()
-# reference_potential.md: relaxed 0 K lattice and relaxed-ion elastic constants (GPa).
+# docs/reference_potential.md: relaxed 0 K lattice and relaxed-ion elastic constants (GPa).
 A, C = 2.9402 * ANGSTROM, 4.7723 * ANGSTROM
 STATIC = dict(C11=147.7, C12=88.5, C13=68.8, C33=203.2, C44=36.6)
 MD = dict(dt_ps=0.001, thermostat="langevin", friction_per_ps=4.0, nose_hoover_tau_ps=0.05, skin_nm=0.05,
           checkpoint_ps=None, barostat=dict(tau_ps=0.3, compressibility_per_GPa=1 / 100))
 
 
-def test_hcp_constants_at_low_temperature_approach_the_static_relaxed_ion_values():
+@pytest.mark.slow
+def test_hcp_constants_at_low_temperature_approach_the_static_relaxed_ion_values(seed):
     positions, box = hcp_supercell(A, C, (3, 3, 2))  # 36 atoms: explicit periodic images for the 7.5 A cutoff
     protocol = dict(MD, equilibration_ps=0.4, production_ps=2.0, frame_interval_ps=0.01, n_blocks=10)
-    result, _ = hcp_elastic_at(EAM, None, positions, box, 30.0, protocol, state_key(0, "test_hcp"))
+    result, _ = hcp_elastic_at(EAM, None, positions, box, 30.0, protocol, state_key(seed, "test_hcp"))
     for name, static in STATIC.items():
         value, error = float(result[name]) / GPA, float(result[f"{name}_err"]) / GPA
         assert abs(value - static) < 2 * error + 2.0, (name, value, error, static)
@@ -42,6 +43,7 @@ def test_hcp_constants_at_low_temperature_approach_the_static_relaxed_ion_values
         assert float(result[f"{name}_tau_ps"]) >= 0.01 and result[f"{name}_resolved"].dtype == bool
 
 
+@pytest.mark.slow
 def test_adding_a_temperature_leaves_the_other_temperatures_runs_unchanged():
     # Each state point's random stream is keyed by its temperature, not by its place in the list.
     protocol = dict(MD, equilibration_ps=0.01, production_ps=0.03, frame_interval_ps=0.01, n_blocks=3)
@@ -53,10 +55,11 @@ def test_adding_a_temperature_leaves_the_other_temperatures_runs_unchanged():
         assert not np.isclose(other_seed[name][0], alone[name][0], rtol=1e-6), name
 
 
-def test_bcc_at_1273K_is_mechanically_stable_and_expanded():
+@pytest.mark.slow
+def test_bcc_at_1273K_is_mechanically_stable_and_expanded(seed):
     protocol = dict(MD, temperature_K=1273.0, a_nm=0.331, repeat=[3, 3, 3], npt_ps=0.8, equilibration_ps=0.1,
                     production_ps=1.0, frame_interval_ps=0.01, coupling="isotropic", n_blocks=5)
-    result = bcc_elastic(EAM, None, protocol, seed=0)
+    result = bcc_elastic(EAM, None, protocol, seed=seed)
     c11, c12, c44 = (float(result[name]) / GPA for name in ("C11", "C12", "C44"))
     assert c11 > c12 > 0 and c44 > 0, (c11, c12, c44)
     assert float(result["C11_err"]) / GPA < 10

@@ -20,12 +20,13 @@ DIFFUSION = dict(COMMON, temperatures_K=[2000.0], npt_ps=0.3, equilibration_ps=0
 
 
 @pytest.fixture(scope="module")
-def melted():
-    return melt(EAM, None, LIQUID, seed=0)
+def melted(seed):
+    return melt(EAM, None, LIQUID, seed=seed)
 
 
-def test_the_melt_is_a_liquid_with_a_liquid_structure(melted):
-    result = liquid_structure(EAM, None, LIQUID, seed=0, melt_state=melted)
+@pytest.mark.slow
+def test_the_melt_is_a_liquid_with_a_liquid_structure(melted, seed):
+    result = liquid_structure(EAM, None, LIQUID, seed=seed, melt_state=melted)
     r, g = result["r"], result["g"]
     assert 0.26 < r[np.argmax(g)] < 0.30  # nearest-neighbour distance of liquid Ti ~0.285 nm
     assert 2.0 < g.max() < 3.5  # a crystal at this resolution peaks far higher
@@ -40,8 +41,9 @@ def test_the_melt_is_a_liquid_with_a_liquid_structure(melted):
     assert abs(float(result["temperature_measured"]) - 1965) < 150
 
 
-def test_green_kubo_diffusion_agrees_with_the_einstein_relation(melted):
-    result = self_diffusion(EAM, None, DIFFUSION, seed=0, melt_state=melted)
+@pytest.mark.slow
+def test_green_kubo_diffusion_agrees_with_the_einstein_relation(melted, seed):
+    result = self_diffusion(EAM, None, DIFFUSION, seed=seed, melt_state=melted)
     d, error, einstein = float(result["D"][0]), float(result["D_err"][0]), float(result["D_einstein"][0])
     assert 1e-9 < d / M2_PER_S < 2e-8  # liquid metal range (experiment: 5.3e-9 m^2/s at 2000 K)
     assert abs(d - einstein) < 3 * error + 0.2 * d, (d, error, einstein)

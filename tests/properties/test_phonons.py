@@ -4,7 +4,7 @@
   Hessian of that periodic supercell's energy (no phonopy, no finite displacements, internal
   units, so phonopy's eV/Angstrom/amu conversion is checked too);
 - the long-wavelength acoustic slopes against sqrt(C / rho) with the relaxed-ion elastic
-  constants of reference_potential.md (independent lattice sums, cross-checked with LAMMPS);
+  constants of docs/reference_potential.md (independent lattice sums, cross-checked with LAMMPS);
 - translation invariance (three zero modes at Gamma) and the hexagonal zone geometry.
 
 A 3x3x2 supercell (36 atoms) keeps the file fast; the paper's 5x5x3 is the default of the code.
@@ -24,7 +24,7 @@ from tifusion.structures import hcp_supercell
 from tifusion.units import ANGSTROM, GPA, MASS_TI
 
 POT = zhou2004_ti()
-# reference_potential.md: relaxed 0 K lattice and relaxed-ion elastic constants (GPa) of the EAM.
+# docs/reference_potential.md: relaxed 0 K lattice and relaxed-ion elastic constants (GPa) of the EAM.
 A, C = 2.9402 * ANGSTROM, 4.7723 * ANGSTROM
 ELASTIC = dict(C11=147.7, C33=203.2, C44=36.6, C66=29.6)
 REPEAT = (3, 3, 2)
@@ -56,6 +56,7 @@ def hessian_frequencies(qpoints):
     return np.array(result)
 
 
+@pytest.mark.slow
 def test_three_acoustic_modes_vanish_at_gamma(phonon):
     # No acoustic sum rule is imposed: zero modes come from the forces' own translation invariance.
     nu = phonons.frequencies_at(phonon, [[0, 0, 0]])[0]

@@ -126,7 +126,7 @@ def test_static_elastic_rows_are_the_teachers_published_0K_values_and_experiment
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     assert list(frame.columns) == tables.STATIC_COLUMNS
     assert list(frame["kind"]) == ["teacher", "experiment"]
-    # reference_potential.md: Zhou 2004 Ti at 0 K (relaxed ions; exact lattice sums, LAMMPS to 0.1 GPa), and
+    # docs/reference_potential.md: Zhou 2004 Ti at 0 K (relaxed ions; exact lattice sums, LAMMPS to 0.1 GPa), and
     # experiment at 4 K with C66 = (C11 - C12) / 2 = 44.6 GPa.
     published = {"teacher": dict(a_angstrom=2.9402, c_angstrom=4.7723, C11_GPa=147.7, C12_GPa=88.5, C13_GPa=68.8,
                                  C33_GPa=203.2, C44_GPa=36.6, C66_GPa=29.6),
@@ -138,6 +138,7 @@ def test_static_elastic_rows_are_the_teachers_published_0K_values_and_experiment
         assert row["c_over_a"] == pytest.approx(row["c_angstrom"] / row["a_angstrom"])
 
 
+@pytest.mark.slow
 def test_static_elastic_notes_a_model_without_an_hcp_minimum_instead_of_failing(tmp_path):
     import jax
 

@@ -1,4 +1,4 @@
-"""The Zhou 2004 Ti EAM against reference_potential.md (independent lattice sums and LAMMPS)
+"""The Zhou 2004 Ti EAM against docs/reference_potential.md (independent lattice sums and LAMMPS)
 and against finite differences, extensivity and its own published functional form."""
 import os
 import subprocess
@@ -24,7 +24,7 @@ evaluate = jax.jit(energy_forces_virial, static_argnums=0)
 atom_energies = jax.jit(eam.atom_energies)
 atom_energies_grad = jax.jit(jax.grad(lambda d, graph: jnp.sum(eam.atom_energies(None, d, graph))))
 
-# reference_potential.md, "Reference values for tests" (rc 7.5 Angstrom).
+# docs/reference_potential.md, "Reference values" (rc 7.5 Angstrom).
 HCP_A, HCP_C, HCP_E = 2.9402, 4.7723, -4.87017  # Angstrom, Angstrom, eV/atom
 HCP_RELAXED = dict(C11=147.7, C12=88.5, C13=68.8, C33=203.2, C44=36.6, C66=29.6)  # GPa
 HCP_CLAMPED = dict(C11=161.4, C12=74.8, C66=43.3)

@@ -13,6 +13,7 @@ SETTINGS = {"batch_size": 4, "microbatch": 2, "learning_rate": 0.01, "lr_decay_r
 START = {"embed": jnp.array(0.97), "pair": jnp.array(1.05)}
 
 
+@pytest.mark.slow
 def test_validation_loss_equals_a_direct_evaluation_of_the_formula(scaled_eam, tiny_dataset):
     trainer = make_dft_trainer(scaled_eam, tiny_dataset, SETTINGS, seed=0)
     metrics = trainer.evaluate(START, "validation")
@@ -42,6 +43,7 @@ def test_metrics_are_in_table1_units():
                                [1.0, 1000.0, 2.0])
 
 
+@pytest.mark.slow
 def test_training_lowers_validation_loss_and_resumes_after_a_kill_with_identical_result(tmp_path, scaled_eam,
                                                                                        tiny_dataset):
     class Killed(Exception):
@@ -74,6 +76,7 @@ def test_capacity_overflow_is_an_error_naming_the_configuration(scaled_eam, tiny
         trainer.evaluate(START, "validation")
 
 
+@pytest.mark.slow
 def test_fisher_diagonal_is_the_mean_squared_finite_difference_gradient_of_each_configurations_loss(scaled_eam,
                                                                                                    tiny_dataset):
     weights = SETTINGS["loss_weights"]
@@ -98,3 +101,35 @@ def test_fisher_diagonal_is_the_mean_squared_finite_difference_gradient_of_each_
             minus = configuration_loss({**START, key: START[key] - h}, i)
             squares.append(((plus - minus) / (2 * h)) ** 2)
         np.testing.assert_allclose(float(fisher[key]), np.mean(squares), rtol=1e-5, err_msg=key)
+
+
+def test_a_finished_training_rerun_writes_the_same_outputs_without_recomputing(tmp_path, scaled_eam, tiny_dataset,
+                                                                               monkeypatch):
+    checkpoint, history = tmp_path / "dft.npz", tmp_path / "history.csv"
+    best, info = train_dft(scaled_eam, START, tiny_dataset, SETTINGS, 0, checkpoint, history, run_key="k")
+    first_history = history.read_text()
+    history.unlink()
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished training was recomputed")
+
+    monkeypatch.setattr("tifusion.training.dft.make_dft_trainer", no_training)
+    again, again_info = train_dft(scaled_eam, START, tiny_dataset, SETTINGS, 0, checkpoint, history, run_key="k")
+    assert history.read_text() == first_history
+    assert again_info["best_epoch"] == info["best_epoch"]
+    for key in START:
+        np.testing.assert_array_equal(np.asarray(again[key]), np.asarray(best[key]), err_msg=key)
+
+
+def test_a_diverging_training_stops_naming_the_epoch_and_saves_nothing(tmp_path, scaled_eam, tiny_dataset):
+    with pytest.raises(FloatingPointError, match="epoch 1: .* not finite"):
+        train_dft(scaled_eam, START, tiny_dataset, dict(SETTINGS, learning_rate=float("nan")), 0,
+                  tmp_path / "dft.npz", tmp_path / "history.csv")
+    assert not (tmp_path / "history.csv").exists()
+
+
+def test_a_corrupt_checkpoint_is_named(tmp_path, scaled_eam, tiny_dataset):
+    checkpoint = tmp_path / "dft.npz"
+    checkpoint.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match=f"checkpoint {checkpoint} cannot be read"):
+        train_dft(scaled_eam, START, tiny_dataset, SETTINGS, 0, checkpoint)

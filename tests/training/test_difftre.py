@@ -1,16 +1,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from tifusion.graph import build_graph
 from tifusion.potential import Potential, energy
-from tifusion.training.difftre import (
-    effective_sample_size,
-    make_reweighted_jacobian,
-    make_reweighting,
-    reweighted_averages,
-    reweighting_weights,
-)
+from tifusion.training.difftre import (effective_sample_size, make_difftre, quadratic_coefficients,
+                                       reweighted_averages, reweighting_weights)
 
 CUTOFF = 0.6
 
@@ -28,43 +24,49 @@ def morse_potential():
     return Potential("morse", CUTOFF, atom_energies, init)
 
 
-def _system(n_frames=12, seed=0):
+def _setup(n_frames=12, seed=0):
+    """Frames of a 108-atom fcc crystal; per-frame quantities x = (force components, the summed squared force, a
+    strain derivative); observables quadratic in x; three outputs nonlinear in the averages, like the
+    stress-fluctuation formula."""
+    potential = morse_potential()
     rng = np.random.default_rng(seed)
     a = 0.41
     base = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]) * a
     cells = np.array([[i, j, k] for i in range(3) for j in range(3) for k in range(3)]) * a
     positions = (cells[:, None, :] + base[None]).reshape(-1, 3)
     box = jnp.eye(3) * 3 * a
-    frames = positions[None] + rng.normal(scale=0.01, size=(n_frames,) + positions.shape)
-    return jnp.asarray(frames), box
-
-
-def _setup():
-    potential = morse_potential()
-    frames, box = _system()
-    graph0 = build_graph(frames[0], box, CUTOFF, 64)
+    frames = jnp.asarray(positions[None] + rng.normal(scale=0.01, size=(n_frames,) + positions.shape))
 
     def energy_fn(params, frame):
         graph = build_graph(frame, box, CUTOFF, 64)
         return energy(potential, params, frame, box, graph)
 
-    def frame_fn(params, frame):
+    def values_fn(params, frame):
         graph = build_graph(frame, box, CUTOFF, 64)
-        e, g = jax.value_and_grad(lambda r: energy(potential, params, r, box, graph))(frame)
-        return {"energy": e, "force_sq": jnp.sum(g**2), "x": g[:3]}
+        u = lambda p, r, eps: energy(potential, p, r, box, graph, eps)  # noqa: E731
+        forces = -jax.grad(u, argnums=1)(params, frame, jnp.zeros((3, 3)))
+        strain = jax.grad(u, argnums=2)(params, frame, jnp.zeros((3, 3)))[0, 0]
+        return u(params, frame, jnp.zeros((3, 3))), jnp.stack([forces[0, 0], forces[1, 2], jnp.sum(forces**2), strain])
 
-    def loss_fn(averages, aux):
-        # nonlinear in the averages, like the stiffness formula
-        loss = (averages["energy"] / 100 - aux["target"]) ** 2 + 1e-8 * averages["force_sq"] ** 1.5 \
-            + jnp.sum(averages["x"] ** 2) * 1e-6
-        return loss, averages["energy"]
+    def gradients_fn(params, frame):
+        (u, x), (grad_u, grad_x) = (values_fn(params, frame),
+                                    (jax.grad(lambda p: values_fn(p, frame)[0])(params),
+                                     jax.jacrev(lambda p: values_fn(p, frame)[1])(params)))
+        return u, x, grad_u, grad_x
 
-    del graph0
-    return potential, frames, energy_fn, frame_fn, loss_fn
+    def observables_fn(x, aux):
+        return {"x": x, "xx": jnp.outer(x[:2], x[1:3]), "scaled": aux["scale"] * x[3] ** 2}
+
+    def outputs_fn(averages, aux):
+        spread = averages["xx"][0, 0] - averages["x"][0] * averages["x"][1]
+        outputs = jnp.stack([averages["x"][2] ** 0.5, spread * averages["x"][3], averages["scaled"] - aux["scale"]])
+        return outputs, {"spread": spread}
+
+    return potential, frames, energy_fn, values_fn, gradients_fn, observables_fn, outputs_fn
 
 
 def test_weights_are_uniform_and_ess_is_n_at_reference_parameters():
-    potential, frames, energy_fn, _, _ = _setup()
+    potential, frames, energy_fn, *_ = _setup()
     params = potential.init(None)
     ref = jax.vmap(energy_fn, in_axes=(None, 0))(params, frames)
     w = reweighting_weights(ref, ref, kT=2.5)
@@ -72,58 +74,40 @@ def test_weights_are_uniform_and_ess_is_n_at_reference_parameters():
     np.testing.assert_allclose(effective_sample_size(w), len(frames), rtol=1e-10)
 
 
-def test_chunked_difftre_gradient_equals_autodiff_and_finite_differences_away_from_reference():
-    potential, frames, energy_fn, frame_fn, loss_fn = _setup()
+@pytest.mark.slow
+def test_difftre_jacobian_equals_autodiff_and_finite_differences_away_from_the_reference():
+    potential, frames, energy_fn, values_fn, gradients_fn, observables_fn, outputs_fn = _setup()
     ref_params = potential.init(None)
     ref = jax.vmap(energy_fn, in_axes=(None, 0))(ref_params, frames)
-    kT = 2.5
+    kT, aux = 2.5, {"scale": jnp.array(0.7)}
     params = {k: v * 1.01 for k, v in ref_params.items()}  # reweighted, not at the reference
-    aux = {"target": jnp.array(-5.0)}
-    value_and_grad = make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=5)
-    result = value_and_grad(params, frames, ref, kT, aux)
-    loss, grad, ess = result.loss, result.grad, result.n_eff
-    fresh = value_and_grad(params, frames, None, kT, aux)
+    evaluate = make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn, chunk_size=5)
+    result = evaluate(params, frames, ref, kT, aux)
+    fresh = evaluate(params, frames, None, kT, aux)
     np.testing.assert_allclose(fresh.n_eff, len(frames), rtol=1e-12)
     np.testing.assert_allclose(fresh.weights, 1.0 / len(frames), rtol=1e-12)
-    assert ess < len(frames)
+    assert result.n_eff < len(frames) - 0.5
 
     def direct(p):
-        averages, _ = reweighted_averages(frame_fn, energy_fn, p, frames, ref, kT)
-        return loss_fn(averages, aux)[0]
+        averages, _ = reweighted_averages(lambda q, f: observables_fn(values_fn(q, f)[1], aux), energy_fn, p, frames,
+                                          ref, kT)
+        return outputs_fn(averages, aux)[0]
 
-    np.testing.assert_allclose(loss, direct(params), rtol=1e-10)
-    auto = jax.grad(direct)(params)
+    np.testing.assert_allclose(result.outputs, direct(params), rtol=1e-10)
+    auto = jax.jacrev(direct)(params)
     for key in params:
-        np.testing.assert_allclose(grad[key], auto[key], rtol=1e-7, err_msg=key)
+        assert result.jacobian[key].shape == (3,)
+        np.testing.assert_allclose(result.jacobian[key], auto[key], rtol=1e-7, err_msg=key)
         h = 1e-5 * abs(float(params[key]))
         plus = direct({**params, key: params[key] + h})
         minus = direct({**params, key: params[key] - h})
-        np.testing.assert_allclose(grad[key], (plus - minus) / (2 * h), rtol=1e-5, err_msg=key)
+        np.testing.assert_allclose(result.jacobian[key], (plus - minus) / (2 * h), rtol=1e-5, err_msg=key)
 
 
-def test_reweighted_jacobian_rows_equal_autodiff_of_each_output_away_from_reference():
-    potential, frames, energy_fn, frame_fn, loss_fn = _setup()
-    ref_params = potential.init(None)
-    ref = jax.vmap(energy_fn, in_axes=(None, 0))(ref_params, frames)
-    kT = 2.5
-    params = {k: v * 1.01 for k, v in ref_params.items()}
-    aux = {"target": jnp.array(-5.0)}
-
-    def outputs_fn(averages, aux):  # three nonlinear functions of the averages, one of them the loss
-        loss, energy_mean = loss_fn(averages, aux)
-        return jnp.stack([loss, averages["force_sq"] ** 0.5, averages["x"][1, 2] * energy_mean]), energy_mean
-
-    result = make_reweighted_jacobian(frame_fn, energy_fn, outputs_fn, chunk_size=5)(params, frames, ref, kT, aux)
-
-    def direct(p):
-        averages, _ = reweighted_averages(frame_fn, energy_fn, p, frames, ref, kT)
-        return outputs_fn(averages, aux)[0]
-
-    np.testing.assert_allclose(result.loss, direct(params), rtol=1e-10)
-    auto = jax.jacrev(direct)(params)
-    for key in params:
-        assert result.grad[key].shape == (3,)
-        np.testing.assert_allclose(result.grad[key], auto[key], rtol=1e-7, err_msg=key)
-    scalar = make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=5)(params, frames, ref, kT, aux)
-    for key in params:
-        np.testing.assert_allclose(result.grad[key][0], scalar.grad[key], rtol=1e-10, err_msg=key)
+def test_observables_that_are_not_quadratic_in_the_frame_quantities_are_refused():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((5, 3)))
+    b, c = quadratic_coefficients(lambda y: 1.0 + y[0] - 2 * y[1] * y[2], x)
+    np.testing.assert_allclose(b, [1.0, 0.0, 0.0])
+    np.testing.assert_allclose(c, [[0, 0, 0], [0, 0, -1], [0, -1, 0]])
+    with pytest.raises(ValueError, match="quadratic"):
+        quadratic_coefficients(lambda y: y[0] ** 3, x)

@@ -1,10 +1,13 @@
-"""A model's EXP trainer settings: the shared section updated by the model's own, nested keys one by one."""
+"""A model's trainer settings: the shared sections with the model's recipe and its DFT changes; scenarios are
+overlays that add to the default and never have to undo it."""
 from pathlib import Path
 
 import yaml
 from snakemake.utils import update_config
 
-from tifusion.training.settings import merged, model_exp_settings
+from tifusion.training.settings import merged, model_dft_settings, model_exp_settings
+
+CONFIG = Path(__file__).parents[2] / "config"
 
 
 def test_merged_updates_nested_keys_and_keeps_the_others():
@@ -15,24 +18,33 @@ def test_merged_updates_nested_keys_and_keeps_the_others():
     assert base["md"]["total_ps"] == 2.0  # the shared section is not changed
 
 
-def test_a_model_without_exp_trainer_uses_the_shared_settings():
-    shared = {"md": {"total_ps": 2.0}}
-    assert model_exp_settings(shared, {"init": "dft_pretrained"}) == shared
-    assert model_exp_settings(shared, {"exp_trainer": {"md": {"total_ps": 4.0}}}) == {"md": {"total_ps": 4.0}}
+def test_a_models_exp_settings_are_the_shared_section_with_its_recipe():
+    config = {"exp_training": {"md": {"total_ps": 2.0}, "loss_weights": {"stiffness": 1e-10, "pressure": 1e-9}},
+              "exp_recipes": {"adam": {"optimizer": {"method": "adam"}},
+                              "guarded": {"optimizer": {"method": "gauss_newton"}, "constant_weights": {"C44": 5},
+                                          "step_guard": {"max_factor": 1.3}}}}
+    plain = model_exp_settings(config, {"exp_recipe": "adam"})
+    assert plain == {"md": {"total_ps": 2.0}, "optimizer": {"method": "adam"}, "step_guard": None,
+                     "loss_weights": {"stiffness": 1e-10, "pressure": 1e-9, "constants": {}}}
+    guarded = model_exp_settings(config, {"exp_recipe": "guarded"})
+    assert guarded["loss_weights"]["constants"] == {"C44": 5} and guarded["step_guard"] == {"max_factor": 1.3}
+    assert "constants" not in config["exp_training"]["loss_weights"]  # the shared section is not changed
+    dft = {"dft_pretraining": {"trainer": {"batch_size": 4, "learning_rate": 3e-3}}}
+    assert model_dft_settings(dft, {"dft_trainer": {"learning_rate": 3e-4}}) == {"batch_size": 4, "learning_rate": 3e-4}
 
 
-def test_the_paper_config_trains_every_exp_model_with_the_papers_adam_step_over_the_default():
-    # Snakemake merges config/paper.yaml over config/config.yaml key by key, so the default models' Gauss-Newton
-    # settings would leak into the paper's models unless paper.yaml sets each key back.
-    config_dir = Path(__file__).parents[2] / "config"
-    config, paper = (yaml.safe_load((config_dir / name).read_text()) for name in ("config.yaml", "paper.yaml"))
-    paper_optimizer = dict(paper["exp_training"]["optimizer"])
-    update_config(config, paper)  # what --configfile config/config.yaml config/paper.yaml does
+def test_the_paper_overlay_trains_every_exp_model_with_the_papers_adam_and_keeps_nothing_of_the_defaults_recipes():
+    # Snakemake merges config/paper.yaml over config/config.yaml key by key (what --configfile does).
+    config, paper = (yaml.safe_load((CONFIG / name).read_text()) for name in ("config.yaml", "paper.yaml"))
+    update_config(config, paper)
     exp_models = [entry for entry in config["models"].values() if "exp" in entry.get("schedule", ())]
     assert len(exp_models) == 3
     for entry in exp_models:
-        settings = model_exp_settings(config["exp_training"], entry)
-        assert settings["optimizer"]["method"] == "adam"
-        assert {k: settings["optimizer"][k] for k in paper_optimizer} == paper_optimizer
-        assert settings.get("loss_weights", {}).get("constants", {}).get("C44", 1) == 1
-        assert settings.get("step_guard") is None
+        settings = model_exp_settings(config, entry)
+        assert settings["optimizer"] == {"method": "adam", "learning_rate": 2.0e-4, "b1": 0.1, "b2": 0.4,
+                                         "decay_rate": 0.1, "decay_steps": 200}
+        assert settings["loss_weights"]["constants"] == {} and settings["step_guard"] is None
+        assert settings["md"]["dt_ps"] == 0.0005 and settings["md"]["total_ps"] == 80
+        if "dft" in entry["schedule"]:
+            assert model_dft_settings(config, entry)["learning_rate"] == 5.0e-7
+            assert model_dft_settings(config, entry)["batch_size"] == 30

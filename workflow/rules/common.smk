@@ -1,5 +1,25 @@
 # Config helpers and input functions shared by the rules (named functions, no lambdas in rules).
 
+# The experimental tables ship with the package (tifusion.data.experiment reads them); rules declare the ones they
+# use as inputs, so that editing a table reruns what depends on it.
+EXPERIMENT_HCP = "src/tifusion/data/experimental/hcp_ti_elastic_and_lattice.csv"
+
+
+def experiment_temperatures():
+    """The temperatures (K) of the experimental hcp table."""
+    import pandas
+
+    return pandas.read_csv(EXPERIMENT_HCP, comment="#")["temperature_K"].tolist()
+
+
+def experimental(*names):
+    """Paths of experimental tables (file names in src/tifusion/data/experimental/)."""
+    return [f"src/tifusion/data/experimental/{name}" for name in names]
+
+
+tifusion.config.check_workflow(config, SCHEMA, experiment_temperatures(),
+                               tifusion.data.settings.training_split_size(config["dataset"]))
+
 
 def dataset_source():
     return config["dataset"]["source"]
@@ -48,21 +68,30 @@ EXP_MODELS_PATTERN = "|".join(EXP_MODELS) or "(?!)"
 
 
 def check_exp_trajectories():
-    """Every EXP model's trajectory lengths in whole MD steps and frames, checked when the workflow is parsed."""
-    for name in EXP_MODELS:
-        md = tifusion.training.settings.model_exp_settings(config["exp_training"], config["models"][name])["md"]
+    """The EXP trajectory lengths in whole MD steps and frames, checked when the workflow is parsed."""
+    if EXP_MODELS:
         try:
-            tifusion.md.steps.trajectory_steps(md)
+            tifusion.md.steps.trajectory_steps(config["exp_training"]["md"])
         except ValueError as err:
-            raise ValueError(f"config exp_training.md with models.{name}.exp_trainer.md: {err}") from None
+            raise ValueError(f"config exp_training.md: {err}") from None
 
 
 check_exp_trajectories()
 
 
+def exp_settings(wildcards):
+    """The EXP trainer settings of a model: exp_training with its recipe."""
+    return tifusion.training.settings.model_exp_settings(config, config["models"][wildcards.model])
+
+
+def dft_settings(wildcards):
+    """The DFT trainer settings of a model's DFT epochs: dft_pretraining.trainer with its changes."""
+    return tifusion.training.settings.model_dft_settings(config, config["models"][wildcards.model])
+
+
 def initial_model(wildcards):
     """The model an EXP-trained model starts from (models.<name>.init)."""
-    return f"results/models/{config['models'][wildcards.model]['init']}/model.npz"
+    return f"<results>/models/{config['models'][wildcards.model]['init']}/model.npz"
 
 
 def training_temperatures():
@@ -70,8 +99,14 @@ def training_temperatures():
     return {name: entry.get("temperatures_K", []) for name, entry in config["models"].items()}
 
 
-def model_entry(wildcards):
-    return config["models"][wildcards.model]
+# Keys of a model entry that only figures and tables read: changing them retrains nothing.
+PRESENTATION_KEYS = ("label", "color")
+
+
+def training_entry(wildcards):
+    """A model's training settings: its config entry without :data:`PRESENTATION_KEYS`."""
+    entry = config["models"][wildcards.model]
+    return {key: value for key, value in entry.items() if key not in PRESENTATION_KEYS}
 
 
 # --- Properties, figures and tables (properties.smk, figures.smk) ---
@@ -82,6 +117,41 @@ def property_protocol(name):
     return tifusion.properties.property_protocol(config["properties"], name)
 
 
+# Per property (the `property` rule's {prop}): (mem_mb, runtime in minutes) of its job.
+PROPERTY_RESOURCES = {
+    "hcp_elastic": (8000, 10080),
+    "bcc_elastic": (8000, 1440),
+    "lattice_temperature": (8000, 4320),
+    "lattice_pressure": (8000, 1440),
+    "phonons": (8000, 60),
+    "liquid_structure": (8000, 1440),
+    "self_diffusion": (16000, 4320),
+}
+
+
+def protocol_of_property(wildcards):
+    section = tifusion.properties.PROTOCOL_SECTIONS.get(wildcards.prop, wildcards.prop)
+    return property_protocol(section)
+
+
+def property_inputs(wildcards):
+    """The model, the melt the liquid properties start from, and the experimental table of the hcp runs."""
+    inputs = {"model": f"<results>/models/{wildcards.model}/model.npz"}
+    if wildcards.prop in tifusion.properties.FROM_MELT:
+        inputs["melt"] = f"<results>/properties/{wildcards.model}/liquid_melt_state.npz"
+    if wildcards.prop in ("hcp_elastic", "lattice_temperature", "lattice_pressure", "phonons"):
+        inputs["experiment"] = EXPERIMENT_HCP
+    return inputs
+
+
+def property_memory(wildcards):
+    return PROPERTY_RESOURCES[wildcards.prop][0]
+
+
+def property_runtime(wildcards):
+    return PROPERTY_RESOURCES[wildcards.prop][1]
+
+
 def figure_models(figure):
     """Models a figure or table shows: its config list (in that order) restricted to the configured models."""
     return [name for name in config["figures"][figure]["models"] if name in MODELS]
@@ -89,7 +159,7 @@ def figure_models(figure):
 
 def property_files(prop, figure):
     """The property files of every model of a figure."""
-    return expand("results/properties/{model}/{prop}.npz", model=figure_models(figure), prop=prop)
+    return expand("<results>/properties/{model}/{prop}.npz", model=figure_models(figure), prop=prop)
 
 
 def paper_models():
@@ -99,4 +169,4 @@ def paper_models():
 
 
 def comparison_files(prop):
-    return expand("results/properties/{model}/{prop}.npz", model=list(paper_models()), prop=prop)
+    return expand("<results>/properties/{model}/{prop}.npz", model=list(paper_models()), prop=prop)

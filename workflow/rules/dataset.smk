@@ -1,14 +1,15 @@
-# Stage 1: the DFT training data in canonical form (method spec sections 1-2).
+# Stage 1: the DFT training data in canonical form (docs/method.md §§1-2).
 
 
 rule download_published_dataset:
     output:
         expand("resources/downloads/published/{name}.npy", name=PUBLISHED_ARRAYS),
     log:
-        "logs/download_published_dataset.log",
+        "<logs>/download_published_dataset.log",
     params:
         published=config["dataset"]["published"],
-    retries: 3
+    # transient network errors are retried inside the job (with back-off); a file that does not verify is not
+    retries: 0
     conda:
         "../../envs/cpu.yaml"
     script:
@@ -19,11 +20,11 @@ rule prepare_dataset:
     input:
         published=published_files,
     output:
-        dataset="results/dataset/dataset.npz",
+        dataset="<results>/dataset/dataset.npz",
     log:
-        "logs/prepare_dataset.log",
+        "<logs>/prepare_dataset.log",
     benchmark:
-        "benchmarks/prepare_dataset.tsv"
+        "<benchmarks>/prepare_dataset.tsv"
     params:
         dataset=config["dataset"],
         seed=config["seed"],

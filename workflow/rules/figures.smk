@@ -14,13 +14,14 @@ localrules:
 
 rule fig3:
     input:
+        experiment=experimental("hcp_ti_elastic_and_lattice.csv"),
         hcp=property_files("hcp_elastic", "fig3"),
         lattice=property_files("lattice_temperature", "fig3"),
     output:
-        pdf=report("results/figures/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
-        png="results/figures/fig3.png",
+        pdf=report("<results>/figures/fig3.pdf", caption="../report/fig3.rst", category="Figures"),
+        png="<results>/figures/fig3.png",
     log:
-        "logs/fig3.log",
+        "<logs>/fig3.log",
     params:
         models=figure_models("fig3"),
         models_config=config["models"],
@@ -32,12 +33,13 @@ rule fig3:
 
 rule fig4:
     input:
+        experiment=experimental("hcp_ti_acoustic_slopes_293K_derived.csv", "hcp_ti_phonon_dos_295K_stassis1979.csv"),
         phonons=property_files("phonons", "fig4"),
     output:
-        pdf=report("results/figures/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
-        png="results/figures/fig4.png",
+        pdf=report("<results>/figures/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
+        png="<results>/figures/fig4.png",
     log:
-        "logs/fig4.log",
+        "<logs>/fig4.log",
     params:
         models=figure_models("fig4"),
         models_config=config["models"],
@@ -49,13 +51,14 @@ rule fig4:
 
 rule fig5:
     input:
+        experiment=experimental("liquid_ti_self_diffusion.csv"),
         structure=property_files("liquid_structure", "fig5"),
         diffusion=property_files("self_diffusion", "fig5"),
     output:
-        pdf=report("results/figures/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
-        png="results/figures/fig5.png",
+        pdf=report("<results>/figures/fig5.pdf", caption="../report/fig5.rst", category="Figures"),
+        png="<results>/figures/fig5.png",
     log:
-        "logs/fig5.log",
+        "<logs>/fig5.log",
     params:
         models=figure_models("fig5"),
         models_config=config["models"],
@@ -67,12 +70,13 @@ rule fig5:
 
 rule fig6:
     input:
+        experiment=experimental("hcp_ti_lattice_vs_pressure_293K_derived.csv", "hcp_ti_elastic_and_lattice.csv"),
         lattice=property_files("lattice_pressure", "fig6"),
     output:
-        pdf=report("results/figures/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
-        png="results/figures/fig6.png",
+        pdf=report("<results>/figures/fig6.pdf", caption="../report/fig6.rst", category="Figures"),
+        png="<results>/figures/fig6.png",
     log:
-        "logs/fig6.log",
+        "<logs>/fig6.log",
     params:
         models=figure_models("fig6"),
         models_config=config["models"],
@@ -84,13 +88,14 @@ rule fig6:
 
 rule fig7:
     input:
+        experiment=experimental("hcp_ti_elastic_and_lattice.csv"),
         hcp=property_files("hcp_elastic", "fig7"),
         lattice=property_files("lattice_temperature", "fig7"),
     output:
-        pdf=report("results/figures/fig7.pdf", caption="../report/fig7.rst", category="Figures"),
-        png="results/figures/fig7.png",
+        pdf=report("<results>/figures/fig7.pdf", caption="../report/fig7.rst", category="Figures"),
+        png="<results>/figures/fig7.png",
     log:
-        "logs/fig7.log",
+        "<logs>/fig7.log",
     params:
         models=figure_models("fig7"),
         models_config=config["models"],
@@ -102,11 +107,12 @@ rule fig7:
 
 rule table2:
     input:
+        experiment=experimental("bcc_ti_elastic_1273K.csv"),
         bcc=property_files("bcc_elastic", "table2"),
     output:
-        table=report("results/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
+        table=report("<results>/tables/table2.csv", caption="../report/table2.rst", category="Tables"),
     log:
-        "logs/table2.log",
+        "<logs>/table2.log",
     params:
         models=figure_models("table2"),
         labels=model_labels(),
@@ -118,12 +124,13 @@ rule table2:
 
 rule exp_targets:
     input:
+        experiment=experimental("hcp_ti_elastic_and_lattice.csv"),
         hcp=property_files("hcp_elastic", "exp_targets"),
-        metrics=expand("results/evaluation/{model}/dft_errors.json", model=figure_models("exp_targets")),
+        metrics=expand("<results>/evaluation/{model}/dft_errors.json", model=figure_models("exp_targets")),
     output:
-        table=report("results/tables/exp_targets.csv", caption="../report/exp_targets.rst", category="Tables"),
+        table=report("<results>/tables/exp_targets.csv", caption="../report/exp_targets.rst", category="Tables"),
     log:
-        "logs/exp_targets.log",
+        "<logs>/exp_targets.log",
     params:
         models=figure_models("exp_targets"),
         labels=model_labels(),
@@ -136,11 +143,12 @@ rule exp_targets:
 
 rule static_elastic:
     input:
-        models=expand("results/models/{model}/model.npz", model=figure_models("exp_targets")),
+        experiment=experimental("hcp_ti_elastic_and_lattice.csv"),
+        models=expand("<results>/models/{model}/model.npz", model=figure_models("exp_targets")),
     output:
-        table=report("results/tables/static_elastic.csv", caption="../report/static_elastic.rst", category="Tables"),
+        table=report("<results>/tables/static_elastic.csv", caption="../report/static_elastic.rst", category="Tables"),
     log:
-        "logs/static_elastic.log",
+        "<logs>/static_elastic.log",
     params:
         models=figure_models("exp_targets"),
         labels=model_labels(),
@@ -153,15 +161,16 @@ rule static_elastic:
 
 rule paper_comparison:
     input:
-        table1="results/tables/table1.csv",
+        experiment=experimental("paper_reported_values.csv", "hcp_ti_elastic_and_lattice.csv"),
+        table1="<results>/tables/table1.csv",
         bcc=comparison_files("bcc_elastic"),
         hcp=comparison_files("hcp_elastic"),
         lattice=comparison_files("lattice_temperature"),
     output:
-        table=report("results/tables/paper_comparison.csv", caption="../report/paper_comparison.rst",
+        table=report("<results>/tables/paper_comparison.csv", caption="../report/paper_comparison.rst",
                      category="Tables"),
     log:
-        "logs/paper_comparison.log",
+        "<logs>/paper_comparison.log",
     params:
         paper_models=paper_models(),
         labels=model_labels(),

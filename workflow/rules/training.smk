@@ -3,20 +3,20 @@
 
 rule train_dft_pretrained:
     input:
-        dataset="results/dataset/dataset.npz",
+        dataset="<results>/dataset/dataset.npz",
     output:
-        model="results/models/dft_pretrained/model.npz",
-        history="results/models/dft_pretrained/history.csv",
+        model="<results>/models/dft_pretrained/model.npz",
+        history="<results>/models/dft_pretrained/history.csv",
     log:
-        "logs/train_dft_pretrained.log",
+        "<logs>/train_dft_pretrained.log",
     benchmark:
-        "benchmarks/train_dft_pretrained.tsv"
+        "<benchmarks>/train_dft_pretrained.tsv"
     params:
         model=config["model"],
         trainer=dft_pretraining_settings(),
         fit_offset=config["dft_pretraining"]["fit_atom_energy_offset"],
         seed=config["seed"],
-        checkpoint="results/checkpoints/dft_pretrained.npz",
+        checkpoint=f"results/{RUN}/checkpoints/dft_pretrained.npz",
     threads: 1
     resources:
         gpu=1,
@@ -30,24 +30,25 @@ rule train_dft_pretrained:
 
 rule train_exp_model:
     input:
-        dataset="results/dataset/dataset.npz",
+        experiment=experimental("hcp_ti_elastic_and_lattice.csv"),
+        dataset="<results>/dataset/dataset.npz",
         init=initial_model,
     output:
-        model="results/models/{model}/model.npz",
-        final="results/models/{model}/final_model.npz",
-        history="results/models/{model}/history.csv",
+        model="<results>/models/{model}/model.npz",
+        final="<results>/models/{model}/final_model.npz",
+        history="<results>/models/{model}/history.csv",
     log:
-        "logs/train_exp_model/{model}.log",
+        "<logs>/train_exp_model/{model}.log",
     benchmark:
-        "benchmarks/train_exp_model/{model}.tsv"
+        "<benchmarks>/train_exp_model/{model}.tsv"
     wildcard_constraints:
         model=EXP_MODELS_PATTERN,
     params:
-        entry=model_entry,
-        exp=config.get("exp_training"),
-        dft=config["dft_pretraining"]["trainer"],
+        entry=training_entry,
+        exp=exp_settings,
+        dft=dft_settings,
         seed=config["seed"],
-        checkpoint="results/checkpoints/{model}.npz",
+        checkpoint=f"results/{RUN}/checkpoints/{{model}}.npz",
     threads: 1
     resources:
         gpu=1,

@@ -12,7 +12,7 @@ section of the workflow config plus the master ``seed``):
   ``published.retries`` (default 3), ``published.timeout_s`` (default 120): the download, used
   only for files not already present and verified in ``download_dir``;
 - ``embedded``: counts and ranges of the generated configurations, see
-  :data:`tifusion.data.embedded.DEFAULTS` and the module docstring (all keys optional).
+  :data:`tifusion.data.settings.DEFAULTS` and the module docstring (all keys optional).
 
 The file is written atomically with its provenance (config, seed, versions, git commit, and a
 summary of the content); nothing is written when any step fails.

@@ -24,6 +24,8 @@ split          int8       [n]           0 train, 1 validation, 2 test; contiguou
 The split sizes are train = int(f_train n), validation = int(f_val n), test = the rest
 (the rule of the authors' trainer: 3992/570/1142 for their 5704 configurations).
 """
+import zipfile
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -139,10 +141,12 @@ def save_dataset(path, ds, record=None):
 
 def load_dataset(path):
     """Read and validate a canonical ``dataset.npz``; errors name the file and the key."""
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"{path}: cannot read as npz: {err}") from err
+    except unreadable as err:
+        raise DatasetError(f"{path}: cannot read as npz ({type(err).__name__}: {err}); make it again "
+                           "(snakemake --forcerun prepare_dataset)") from err
     with data:
         missing = [key for key in Dataset._fields if key not in data.files]
         if missing:
@@ -150,7 +154,11 @@ def load_dataset(path):
         unexpected = sorted(set(data.files) - set(Dataset._fields) - {"metadata"})
         if unexpected:
             raise DatasetError(f"{path}: key '{unexpected[0]}': not part of the canonical format")
-        ds = Dataset(**{key: data[key] for key in Dataset._fields})
+        try:
+            ds = Dataset(**{key: data[key] for key in Dataset._fields})
+        except unreadable as err:
+            raise DatasetError(f"{path}: corrupt ({type(err).__name__}: {err}); make it again "
+                               "(snakemake --forcerun prepare_dataset)") from err
     return validate(ds, source=str(path))
 
 

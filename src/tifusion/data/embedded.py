@@ -4,7 +4,7 @@ Stands in for the authors' DFT set where it cannot be downloaded (CI, laptops, a
 nodes). Deterministic from a seed, float64, in the canonical format of
 :mod:`tifusion.data.dataset`, labelled with the Zhou 2004 Ti EAM
 (:func:`tifusion.reference.eam.zhou2004_ti`). It mirrors the published set
-(reference_potential.md, "A dataset that mirrors the published one"):
+(docs/method.md §2):
 
 type 0 (virial trained, "Init"-like), for each of hcp, bcc, fcc unless noted:
   ``perfect``        the relaxed 0 K crystal;
@@ -32,7 +32,7 @@ contiguous split, so that every kind appears in every split.
 
 The defaults give 293 configurations (117 type 0, 176 type 1) in about 1 minute on 2 CPU cores.
 
-Config keys (``generate_embedded(config)``, all optional, defaults in :data:`DEFAULTS`; an
+Config keys (``generate_embedded(config)``, all optional, defaults in :data:`tifusion.data.settings.DEFAULTS`; an
 unknown key is an error; a phase is left out of the MD by an empty temperature list):
 ``lattice_nm.{hcp_a, hcp_c, bcc_a, fcc_a}``, ``repeat.{hcp, bcc, fcc}``, ``perfect.count``,
 ``ev_scan.{points, scale_min, scale_max}``, ``voigt_strain.magnitudes``,
@@ -41,7 +41,6 @@ unknown key is an error; a phase is left out of the MD by an empty temperature l
 spacing_ps, snapshots, skin_nm, temperatures_K.{hcp, bcc, fcc, liquid}, melt.{temperature_K,
 duration_ps}}``.
 """
-import copy
 import functools
 import logging
 import math
@@ -54,6 +53,7 @@ from jax_md import simulate, space
 
 from tifusion import structures, units
 from tifusion.data.dataset import TYPE_ENERGY_FORCES, TYPE_VIRIAL, Dataset, contiguous_split, validate
+from tifusion.data.settings import CRYSTALS, merged_config
 from tifusion.data.structure_type import STRUCTURES, atom_structures
 from tifusion.graph import Graph, perpendicular_widths
 from tifusion.potential import energy, energy_forces_virial
@@ -61,47 +61,9 @@ from tifusion.reference.eam import zhou2004_ti
 
 log = logging.getLogger(__name__)
 
-CRYSTALS = ("hcp", "bcc", "fcc")
-DEFAULTS = {
-    # Teacher's relaxed 0 K lattice (reference_potential.md).
-    "lattice_nm": {"hcp_a": 0.29402, "hcp_c": 0.47723, "bcc_a": 0.32918, "fcc_a": 0.41543},
-    "repeat": {"hcp": [4, 2, 3], "bcc": [4, 4, 4], "fcc": [3, 3, 3]},
-    "perfect": {"count": 1},
-    "ev_scan": {"points": 6, "scale_min": 0.94, "scale_max": 1.06},
-    "voigt_strain": {"magnitudes": [0.005, 0.01, 0.02]},
-    "random_strain": {"count": 10, "max_strain": 0.03, "rattle_nm": 0.002},
-    "rattle": {"count": 10, "min_nm": 0.002, "max_nm": 0.01},
-    "md": {
-        "timestep_ps": 0.002,
-        "friction_per_ps": 10.0,
-        "equilibration_ps": 0.3,
-        "volume_iterations": 3,
-        # Voigt bulk modulus of the teacher, 98.8-112.8 GPa for hcp/bcc/fcc (reference_potential.md).
-        "bulk_modulus_GPa": 105.0,
-        "spacing_ps": 0.05,
-        "snapshots": 16,
-        "skin_nm": 0.2,
-        "temperatures_K": {"hcp": [300, 700, 1100, 1500], "bcc": [1200, 1500, 1800], "fcc": [300, 700, 1200],
-                           "liquid": [2200]},
-        "melt": {"temperature_K": 4000, "duration_ps": 2.0},
-    },
-}
 _CAPACITY_STEP = 16  # capacities are rounded up to this, so few shapes compile
 _PIECE_STEPS = 10  # MD steps between checks of the graph's skin
 _PRESSURE_SAMPLES = 10  # pressure tensors averaged per thermal-expansion estimate
-
-
-def merged_config(config):
-    """``DEFAULTS`` overridden by ``config``; unknown keys raise (naming the key path)."""
-    def merge(base, override, path):
-        out = copy.deepcopy(base)
-        for key, value in (override or {}).items():
-            if key not in base:
-                raise KeyError(f"embedded dataset config: unknown key '{path}{key}' (known: {sorted(base)})")
-            out[key] = merge(base[key], value, f"{path}{key}.") if isinstance(base[key], dict) else value
-        return out
-
-    return merge(DEFAULTS, config, "")
 
 
 # ---------------------------------------------------------------- neighbour graphs and labels

@@ -1,6 +1,6 @@
-"""The one loader of the experimental reference data (``resources/experiment/``).
+"""The one loader of the experimental reference data (the package's ``data/experimental/`` folder).
 
-Each loader reads one CSV of ``resources/experiment/`` (see its README.md for the sources),
+Each loader reads one CSV of ``tifusion/data/experimental/`` (see its README.md for the sources),
 checks it (file present, expected columns present, numeric columns finite) and returns a
 pandas DataFrame in the units of the file (GPa, Angstrom, K, as the column names say). Its
 ``attrs`` carry where the numbers come from: ``source_file``, ``citation``, ``status``
@@ -8,12 +8,13 @@ pandas DataFrame in the units of the file (GPa, Angstrom, K, as the column names
 "as printed in the paper") and ``notes`` (the file's own ``#`` header lines).
 
 :func:`experimental_cell` and :func:`elastic_targets` turn a row of the hcp table into the
-internal units used by the simulations (method spec section 9): the authors' 150-atom 5x5x3
+internal units used by the simulations (docs/method.md §5): the authors' 150-atom 5x5x3
 hcp box at the experimental a(T), c(T), and the elastic constants in kJ/mol/nm^3.
 
-The default folder is found relative to this package (src layout, editable install), so a
-run never reads outside the repository.
+The tables ship with the package (``importlib.resources``), so an installed package finds them; the
+workflow's rules declare the same files as inputs, so editing a table reruns what depends on it.
 """
+from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +25,7 @@ from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.structures import hcp_supercell
 from tifusion.units import ANGSTROM, GPA
 
-EXPERIMENT_DIR = Path(__file__).resolve().parents[3] / "resources" / "experiment"
+EXPERIMENT_DIR = Path(str(resources.files("tifusion.data") / "experimental"))
 EXPERIMENTAL_REPEAT = (5, 5, 3)  # the authors' 150-atom experimental boxes
 
 
@@ -85,7 +86,7 @@ def _header_notes(path):
 
 
 def load_table(spec, path=None):
-    """Read and check one table; ``path`` overrides the file in ``resources/experiment/``."""
+    """Read and check one table; ``path`` overrides the packaged file."""
     path = Path(path) if path is not None else EXPERIMENT_DIR / spec.file
     if not path.is_file():
         raise FileNotFoundError(f"experimental data file not found: {path}")

@@ -1,7 +1,7 @@
 """The authors' published DFT dataset: pinned download, verification, conversion.
 
 Source: github.com/tummfm/Fused-EXP-DFT-MLP at commit :data:`COMMIT`, folder :data:`FOLDER`
-(5704 Ti configurations of 256 atoms; method spec section 2). Six ``.npy`` arrays:
+(5704 Ti configurations of 256 atoms; docs/method.md §2). Six ``.npy`` arrays:
 
 ==========  ====================  =========================================================
 file        shape                 content
@@ -24,6 +24,8 @@ units to nm and kJ/mol, boxes transposed to columns, the authors' contiguous spl
 import hashlib
 import http.client
 import logging
+import os
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -138,25 +140,36 @@ def download_published(dest_dir, base_url=DEFAULT_BASE_URL, retries=3, timeout=1
     Each file is fetched from ``<base_url>/<name>`` (any urllib URL, e.g. ``file://``) to a
     temporary name, verified against ``files`` (default :data:`PUBLISHED_FILES`) and only then
     renamed into place, so no partial or unverified file is ever left under the final name.
+    A verified file is also kept in ``dest_dir/.verified/`` (a hard link where possible): a failed job
+    whose outputs Snakemake removes does not lose it, and the next attempt takes it from there.
     Files already present and verified are skipped; present but wrong ones are fetched again.
-    Transient failures (network, 5xx, checksum mismatch of a cut-off transfer) are retried
-    ``retries`` times with exponential backoff (``backoff_s``, 2 backoff_s, ...). Every file is
-    tried; one error then names each file that failed and why.
+    Only transient failures (network errors, HTTP 5xx, 408, 429) are retried, ``retries`` times with
+    exponential backoff (``backoff_s``, 2 backoff_s, ...); a completed transfer that does not verify
+    (checksum or size) is an error at once. Every file is tried; one error then names each file that
+    failed and why.
     """
     files = PUBLISHED_FILES if files is None else files
     dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    kept = dest_dir / VERIFIED_DIR
+    kept.mkdir(parents=True, exist_ok=True)
     paths, failures = {}, []
     for name, expected in files.items():
         path = dest_dir / name
         if path.exists():
             if _is_verified(path, expected):
                 log.info("%s: present and verified, skipped", name)
+                _keep(path, kept / name)
                 paths[name] = path
                 continue
             log.warning("%s: present but does not verify; downloading again", name)
+        if (kept / name).exists() and _is_verified(kept / name, expected):
+            log.info("%s: verified earlier (%s), taken from there", name, kept)
+            _keep(kept / name, path)
+            paths[name] = path
+            continue
         try:
             _download(f"{base_url.rstrip('/')}/{name}", path, name, expected, retries, timeout, backoff_s)
+            _keep(path, kept / name)
             paths[name] = path
         except PublishedDataError as err:
             log.error("%s", err)
@@ -164,6 +177,19 @@ def download_published(dest_dir, base_url=DEFAULT_BASE_URL, retries=3, timeout=1
     if failures:
         raise PublishedDataError("; ".join(failures))
     return paths
+
+
+VERIFIED_DIR = ".verified"
+
+
+def _keep(source, target):
+    """``target`` becomes the same file as ``source`` (a hard link, or a copy across file systems), atomically."""
+    with atomic_path(target) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
 
 
 def _download(url, path, name, expected, retries, timeout, backoff_s):
@@ -174,7 +200,10 @@ def _download(url, path, name, expected, retries, timeout, backoff_s):
                 verify_file(tmp, expected, name)
             log.info("%s: downloaded and verified (blob %s)", name, expected.blob)
             return
-        except (OSError, http.client.HTTPException, PublishedDataError) as err:
+        except PublishedDataError as err:  # the transfer completed: the content is wrong, a retry cannot help
+            raise PublishedDataError(f"{name}: downloaded from {url} but {err}; not retried (a different or "
+                                     "corrupt file at the source)") from err
+        except (OSError, http.client.HTTPException) as err:
             if _permanent(err) or attempt == retries:
                 raise PublishedDataError(f"{name}: download from {url} failed after {attempt + 1} "
                                          f"attempt(s): {err}") from err

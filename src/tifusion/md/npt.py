@@ -105,13 +105,13 @@ def target_pressure_tensor(pressure):
 
 def run_npt(potential, params, state, n_steps, frame_interval, *, kT, compressibility, pressure=0.0,
             coupling="semiisotropic", tau_p=0.5, dt=0.5e-3, friction=4.0, mass=MASS_TI, chunk_frames=None,
-            skin=0.0):
+            skin=0.0, label=""):
     """NPT run; returns (state with the relaxed box, :class:`~tifusion.md.runner.Frames` with boxes).
 
     ``pressure`` target (kJ/mol/nm^3; scalar, per-direction [3] or diagonal 3x3),
     ``compressibility`` (nm^3 mol/kJ; scalar or per direction [3]) sets the coupling
     strength together with ``tau_p`` (ps); ``coupling`` is one of :data:`COUPLINGS`. The
-    thermostat is BAOAB Langevin (``friction`` 1/ps).
+    thermostat is BAOAB Langevin (``friction`` 1/ps). ``label`` names the state point in errors.
     """
     if coupling not in COUPLINGS:
         raise ValueError(f"coupling must be one of {COUPLINGS}, got {coupling!r}")
@@ -119,4 +119,5 @@ def run_npt(potential, params, state, n_steps, frame_interval, *, kT, compressib
     if not bool(jnp.all(beta > 0)) or not tau_p > 0:
         raise ValueError(f"compressibility ({compressibility}) and tau_p ({tau_p}) must be positive")
     settings = CellRescaling(dt, kT, friction, mass, target_pressure_tensor(pressure), beta, tau_p)
-    return run(_STEPS[coupling], settings, potential, params, state, n_steps, frame_interval, chunk_frames, skin)
+    return run(_STEPS[coupling], settings, potential, params, state, n_steps, frame_interval, chunk_frames, skin,
+               label=label)

@@ -9,8 +9,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax_md import simulate
-
 from tifusion.md.runner import run
 from tifusion.md.state import per_atom_mass
 from tifusion.units import MASS_TI
@@ -52,6 +50,8 @@ def langevin_step(settings, state, neighbors, evaluate_fn):
 
 
 def _chain_functions(settings):
+    from jax_md import simulate  # here, not at module level: importing jax_md costs every job ~5 s
+
     return simulate.nose_hoover_chain(settings.dt, CHAIN_LENGTH, CHAIN_STEPS, SUZUKI_YOSHIDA_STEPS, settings.tau)
 
 
@@ -63,6 +63,8 @@ def nose_hoover_step(settings, state, neighbors, evaluate_fn):
     """Velocity Verlet between two half steps of a Nose-Hoover chain (jax-md's chain integrator)."""
     dt, kT, tau, mass = settings
     m = per_atom_mass(mass)
+    from jax_md import simulate
+
     chains = _chain_functions(settings)
     dtype = state.positions.dtype
     chain = simulate.NoseHooverChain(state.chain_position, state.chain_momentum, jnp.zeros(CHAIN_LENGTH, dtype),
@@ -99,18 +101,19 @@ def with_chain(state):
 
 
 def run_nvt(potential, params, state, n_steps, frame_interval, *, kT, dt=0.5e-3, friction=4.0, mass=MASS_TI,
-            thermostat="langevin", tau=0.05, chunk_frames=None, skin=0.0):
+            thermostat="langevin", tau=0.05, chunk_frames=None, skin=0.0, label=""):
     """NVT run at kT (kJ/mol) in the state's fixed box; returns (state, :class:`~tifusion.md.runner.Frames`).
 
     ``thermostat`` is "langevin" (BAOAB, ``friction`` in 1/ps) or "nose-hoover" (chain of 5,
     period ``tau`` in ps). The random key, step count, capacity and chain live in the state,
     so continuing from a returned (or saved and loaded) state continues the same trajectory.
-    ``skin`` (nm) reuses neighbour graphs between steps (:func:`tifusion.md.runner.run`).
+    ``skin`` (nm) reuses neighbour graphs between steps (:func:`tifusion.md.runner.run`); ``label`` names the
+    state point in errors.
     """
     if thermostat == "langevin":
         return run(langevin_step, Langevin(dt, kT, friction, mass), potential, params, state, n_steps,
-                   frame_interval, chunk_frames, skin)
+                   frame_interval, chunk_frames, skin, label=label)
     if thermostat == "nose-hoover":
         return run(nose_hoover_step, NoseHoover(dt, kT, tau, mass), potential, params, with_chain(state), n_steps,
-                   frame_interval, chunk_frames, skin)
+                   frame_interval, chunk_frames, skin, label=label)
     raise ValueError(f"thermostat must be 'langevin' or 'nose-hoover', got {thermostat!r}")

@@ -19,8 +19,10 @@ ever uses a truncated graph.
 
 Unphysical dynamics stop the run with :class:`UnstableDynamicsError` (a poorly trained
 potential lets atoms fall onto each other): two atoms closer than ``min_distance`` (default
-``MIN_PAIR_DISTANCE_NM``), or a neighbour count grown beyond ``MAX_NEIGHBOR_GROWTH`` times the
-count at the start of the run (instead of growing the graph without end).
+``MIN_PAIR_DISTANCE_NM``), a neighbour count grown beyond ``MAX_NEIGHBOR_GROWTH`` times the
+count at the start of the run (instead of growing the graph without end), or a non-finite
+position, momentum, force or energy in a chunk. The error names the steps, and ``label`` (the
+caller's state point, e.g. "hcp elastic 323 K") when given.
 """
 import logging
 from functools import partial
@@ -35,7 +37,7 @@ from tifusion.md.state import (build_neighbors, choose_images, default_capacity_
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_STEPS = 2000  # steps per jitted call when chunk_frames is not given
+DEFAULT_CHUNK_STEPS = 1000  # steps per jitted call when chunk_frames is not given (an overflow redoes one)
 # Melting, thermal expansion and 10 GPa compression change the densest neighbourhood by tens of
 # per cent; twice the starting count only happens when atoms fall onto each other.
 MAX_NEIGHBOR_GROWTH = 2.0
@@ -71,10 +73,12 @@ def _run_chunk(step_fn, potential, params, settings, state, n_frames, frame_inte
         return evaluate(potential, params, positions, box, neighbors, capacity, n_images, skin)
 
     def one_step(carry, _):
-        state, neighbors, max_neighbors, images_ok, min_distance = carry
+        state, neighbors, max_neighbors, images_ok, min_distance, finite = carry
         state, neighbors, ev = step_fn(settings, state, neighbors, evaluate_fn)
+        finite = finite & jnp.isfinite(ev.energy) & jnp.all(jnp.isfinite(ev.forces)) \
+            & jnp.all(jnp.isfinite(state.positions)) & jnp.all(jnp.isfinite(state.momenta))
         return (state, neighbors, jnp.maximum(max_neighbors, ev.max_neighbors), images_ok & ev.images_ok,
-                jnp.minimum(min_distance, ev.min_distance)), None
+                jnp.minimum(min_distance, ev.min_distance), finite), None
 
     def one_frame(carry, _):
         carry, _ = jax.lax.scan(one_step, carry, None, length=frame_interval)
@@ -82,10 +86,10 @@ def _run_chunk(step_fn, potential, params, settings, state, n_frames, frame_inte
 
     neighbors = build_neighbors(state.positions, state.box, potential.cutoff, skin, capacity, n_images)
     carry = (state, neighbors, neighbors.graph.max_neighbors, jnp.ones((), bool),
-             jnp.asarray(jnp.inf, state.positions.dtype))
-    (state, _, max_neighbors, images_ok, min_distance), frames = jax.lax.scan(one_frame, carry, None,
-                                                                              length=n_frames)
-    return state, max_neighbors, images_ok, min_distance, frames
+             jnp.asarray(jnp.inf, state.positions.dtype), jnp.ones((), bool))
+    (state, _, max_neighbors, images_ok, min_distance, finite), frames = jax.lax.scan(one_frame, carry, None,
+                                                                                      length=n_frames)
+    return state, max_neighbors, images_ok, min_distance, finite, frames
 
 
 def grown_capacity(capacity, max_neighbors):
@@ -94,7 +98,7 @@ def grown_capacity(capacity, max_neighbors):
 
 
 def run(step_fn, settings, potential, params, state, n_steps, frame_interval, chunk_frames=None, skin=0.0,
-        min_distance=MIN_PAIR_DISTANCE_NM):
+        min_distance=MIN_PAIR_DISTANCE_NM, label=""):
     """Advance ``state`` by ``n_steps``, recording a frame every ``frame_interval`` steps.
 
     ``skin`` (nm, static) enables neighbour-list reuse (see the module docstring); the
@@ -122,13 +126,14 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
         n = min(int(chunk_frames), n_frames - done)
         capacity = int(state.capacity)
         images = choose_images(np.asarray(state.box), potential.cutoff + skin, images, margin)
-        new_state, max_neighbors, images_ok, closest, frames = _run_chunk(
+        new_state, max_neighbors, images_ok, closest, finite, frames = _run_chunk(
             step_fn, potential, params, settings, state, n, frame_interval, capacity, images[0], skin)
         first, last = int(state.step) + 1, int(state.step) + n * frame_interval
-        if int(max_neighbors) > capacity:
+        where = f"{label + ': ' if label else ''}{potential.name}"
+        if int(max_neighbors) > capacity:  # (a truncated graph makes the energy NaN: recomputed, not an error)
             if int(max_neighbors) > MAX_NEIGHBOR_GROWTH * start_count:
                 raise UnstableDynamicsError(
-                    f"{potential.name}: the neighbour count within {potential.cutoff + skin:g} nm grew from "
+                    f"{where}: the neighbour count within {potential.cutoff + skin:g} nm grew from "
                     f"{start_count} to {int(max_neighbors)} in steps {first}-{last}: atoms are collapsing onto "
                     f"each other; the potential is not usable at this state point (train it better)")
             new_capacity = grown_capacity(capacity, int(max_neighbors))
@@ -137,9 +142,13 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
                            new_capacity)
             state = state._replace(capacity=jnp.asarray(new_capacity, dtype=state.capacity.dtype))
             continue
+        if not bool(finite):
+            raise UnstableDynamicsError(
+                f"{where}: a position, momentum, force or energy became NaN or infinite in steps {first}-{last}; "
+                "the potential is not usable at this state point")
         if float(closest) < min_distance:
             raise UnstableDynamicsError(
-                f"{potential.name}: two atoms came within {float(closest):.3g} nm (< {min_distance:g} nm) in steps "
+                f"{where}: two atoms came within {float(closest):.3g} nm (< {min_distance:g} nm) in steps "
                 f"{first}-{last}: atoms are collapsing onto each other; the potential is not usable at this state "
                 f"point (train it better)")
         if not bool(images_ok):

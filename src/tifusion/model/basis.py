@@ -81,8 +81,7 @@ def spherical_basis_radial(num_spherical, num_radial):
     it to float64 rounding (checked here against scipy on a fine grid; degree 33 for 7 x 6)
     and evaluates as a short recurrence plus one matmul for all L R functions. Direct
     evaluation of j_l needs different arguments per function, an upward recurrence over
-    the orders and, for z < l, a power series against cancellation: measured on the 2-core
-    CPU, it took about half of a 150-atom energy + forces call (~35 ms), this form ~1 ms.
+    the orders and, for z < l, a power series against cancellation: many times slower.
     """
     zeros = spherical_bessel_zeros(num_spherical, num_radial)
     orders = np.arange(num_spherical)[:, None]

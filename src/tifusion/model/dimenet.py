@@ -45,7 +45,7 @@ from tifusion.potential import Potential
 N_SPECIES = 10  # rows of the type-embedding table (paper's code)
 TI_SPECIES = 1  # the row used for every atom
 
-# Röcken & Zavadlav 2024 (method spec section 3): 121542 parameters.
+# Röcken & Zavadlav 2024 (docs/method.md §3): 121542 parameters.
 PAPER_HYPERPARAMETERS = {
     "cutoff_nm": 0.5,
     "embed_size": 32,

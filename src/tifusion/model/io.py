@@ -32,6 +32,8 @@ def save_model(path, potential_hparams, params, metadata):
         for name, value in values.items():
             if _SEPARATOR in module or _SEPARATOR in name:
                 raise ValueError(f"parameter name {module}/{name} contains the separator {_SEPARATOR!r}")
+            if not np.all(np.isfinite(np.asarray(value))):
+                raise FloatingPointError(f"{path}: parameter {module}/{name} is not finite; no model is written")
             arrays[f"{_PARAM_PREFIX}{module}{_SEPARATOR}{name}"] = np.asarray(value)
     save_npz(path, arrays, metadata)
 

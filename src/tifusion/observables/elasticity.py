@@ -69,7 +69,7 @@ def born_terms(potential, params, positions, box, graph, voigt=ALL_VOIGT):
     zz, yz, xz, xy), H_ijkl is computed where (k, l) or, by H_ijkl = H_klij, (i, j) is one of
     them, and is NaN elsewhere (never silently wrong). :data:`HEXAGONAL_VOIGT` (5 of the 6
     directions) gives every entry :func:`hexagonal_constants` reads, identical to the full
-    tensor's; see :func:`hexagonal_born_terms`.
+    tensor's.
     """
     voigt = _check_voigt(voigt)
     dtype = positions.dtype
@@ -93,17 +93,96 @@ def born_terms(potential, params, positions, box, graph, voigt=ALL_VOIGT):
     return gradient / volume, hessian / volume
 
 
-def hexagonal_born_terms(potential, params, positions, box, graph):
-    """(sigma_B [3, 3], Born parts of (C11, C33, C44, C12, C13) [5]) from 5 strain directions.
+def _hexagonal_directions(dtype):
+    """The 5 symmetric strain directions of :data:`HEXAGONAL_DIRECTIONS` as [5, 3, 3] arrays."""
+    xx, yy, zz, yz, xz = _symmetric_directions(dtype, HEXAGONAL_VOIGT)[jnp.array([0, 1, 2, 3, 4])]
+    return jnp.stack([xx + yy, xx - yy, zz, yz, xz])
 
-    Equals ``hexagonal_constants`` of the full :func:`born_terms` tensor (same averaging of
-    the paper's entries, stress terms included) at 5/6 of its forward-mode cost. As the
-    readout is linear, the stress-fluctuation constants are <this> plus the hexagonal
-    readout of the fluctuation and kinetic terms (:func:`elastic_tensor_from_averages` with
-    a zero Born average).
+
+# Symmetric strain directions d_k whose first and second energy derivatives give the hexagonal readout:
+# xx + yy, xx - yy, zz, yz, xz (the off-diagonal ones with 1/2 in both entries, as VOIGT_PAIRS). A frame's
+# strain quantities are x = (D U[d_k] for the 5 directions, D2 U[d_a, d_b] for HEXAGONAL_PAIRS): 11 numbers.
+HEXAGONAL_DIRECTIONS = ("xx+yy", "xx-yy", "zz", "yz", "xz")
+HEXAGONAL_PAIRS = ((0, 0), (1, 1), (2, 2), (3, 3), (4, 4), (0, 2))
+N_STRAIN_QUANTITIES = len(HEXAGONAL_DIRECTIONS) + len(HEXAGONAL_PAIRS)
+
+
+def hexagonal_strain_derivatives(energy_of_strain, dtype):
+    """(U, x [11]) of one configuration: U at eps = 0 and its strain derivatives x (:data:`HEXAGONAL_PAIRS`).
+
+    ``energy_of_strain(eps)``: the energy under the affine strain eps (3x3 displacement gradient). One gradient
+    and its forward-mode derivative along the 5 directions (``jax.linearize``), as :func:`born_terms`.
+    :func:`hexagonal_stress_and_born` turns x into the Born stress and the Born parts of the constants.
     """
-    sigma, stiffness = born_terms(potential, params, positions, box, graph, voigt=HEXAGONAL_VOIGT)
-    return sigma, jnp.stack(hexagonal_constants(stiffness))
+    directions = _hexagonal_directions(dtype)
+    zero = jnp.zeros((3, 3), dtype=dtype)
+    (u, gradient), linear = jax.linearize(jax.value_and_grad(energy_of_strain), zero)
+    columns = jax.vmap(lambda d: linear(d)[1])(directions)  # d(dU/d eps) along each direction
+    first = jnp.einsum("kij,ij->k", directions, gradient)
+    second = jnp.stack([jnp.sum(directions[a] * columns[b]) for a, b in HEXAGONAL_PAIRS])
+    return u, jnp.concatenate([first, second])
+
+
+def hexagonal_strain_derivatives_and_gradients(energy_fn, params, dtype):
+    """(U, x [11], dU/dtheta, dx/dtheta) of :func:`hexagonal_strain_derivatives` and their parameter gradients.
+
+    ``energy_fn(params, eps)``. The parameter gradient is taken once, in reverse mode, and the strain derivatives
+    of that gradient in forward mode: for each pair (a, b) of :data:`HEXAGONAL_PAIRS` one forward-over-forward
+    pass of ``value_and_grad`` gives U, D U[d_b], D U[d_a], D2 U[d_a, d_b] and their gradients at once.
+    (Reverse mode through the forward-over-reverse Born terms costs several times more.) The gradients are
+    pytrees like ``params`` with a leading axis of 11 for x.
+    """
+    directions = _hexagonal_directions(dtype)
+    zero = jnp.zeros((3, 3), dtype=dtype)
+    value_and_grad = jax.value_and_grad(energy_fn)
+    a_index, b_index = (jnp.array(index) for index in zip(*HEXAGONAL_PAIRS))
+
+    def pair(a, b):
+        def along_b(eps):
+            return jax.jvp(lambda e: value_and_grad(params, e), (eps,), (b,))
+
+        (primal, first_b), (_, second) = jax.jvp(along_b, (zero,), (a,))
+        return primal, first_b, second
+
+    (u, grad_u), (first, grad_first), (second, grad_second) = jax.vmap(pair)(directions[a_index],
+                                                                            directions[b_index])
+    # The pairs (k, k), k < 5, give D U[d_k] along every direction once.
+    diagonal = slice(0, len(HEXAGONAL_DIRECTIONS))
+    x = jnp.concatenate([first[diagonal], second])
+    grad_x = jax.tree_util.tree_map(lambda f, s: jnp.concatenate([f[diagonal], s]), grad_first, grad_second)
+    return u[0], x, jax.tree_util.tree_map(lambda g: g[0], grad_u), grad_x
+
+
+def hexagonal_stress_and_born(x, volume):
+    """(Born stress in Voigt order xx, yy, zz, yz, xz [5], Born parts of C11, C33, C44, C12, C13 [5]) from x [..., 11].
+
+    Linear in x. With t = D U along xx+yy, xx-yy, zz, yz, xz and p the second derivatives of
+    :data:`HEXAGONAL_PAIRS`: sigma = ((t1 + t2)/2, (t1 - t2)/2, t3, t4, t5) / V and the averages
+    :func:`hexagonal_constants` takes of the general-strain Born tensor H V, e.g. C44 = (H_0202 + H_0220 + H_2002
+    + H_2020 + the four yz entries)/8 = (D2 U[xz, xz] + D2 U[yz, yz])/2V: C11 = (p1 + p2)/4V, C33 = p3/V,
+    C44 = (p4 + p5)/2V, C12 = (p1 - p2)/4V, C13 = p6/2V.
+    """
+    t, p = x[..., :5], x[..., 5:]
+    stress = jnp.stack([(t[..., 0] + t[..., 1]) / 2, (t[..., 0] - t[..., 1]) / 2, t[..., 2], t[..., 3], t[..., 4]],
+                       axis=-1)
+    born = jnp.stack([(p[..., 0] + p[..., 1]) / 4, p[..., 2], (p[..., 3] + p[..., 4]) / 2, (p[..., 0] - p[..., 1]) / 4,
+                      p[..., 5] / 2], axis=-1)
+    return stress / volume, born / volume
+
+
+def hexagonal_constants_from_moments(mean_born, mean_stress_products, mean_stress, volume, kT, n_atoms):
+    """(C11, C33, C44, C12, C13) [5] by the stress-fluctuation formula from averages over frames of
+    :func:`hexagonal_stress_and_born`'s Born parts [5], stress products s s^T [5, 5] and stresses s [5].
+
+    C = <C_B> - (V/kT) Cov(s, s) + N kT/V (delta delta + delta delta), read out as :func:`hexagonal_constants`:
+    C11 averages Var(s_xx) and Var(s_yy), C44 Var(s_yz) and Var(s_xz), C13 Cov(s_xx, s_zz) and Cov(s_yy, s_zz);
+    the kinetic term is 2 N kT/V for C11 and C33, N kT/V for C44, 0 for C12 and C13.
+    """
+    cov = mean_stress_products - jnp.outer(mean_stress, mean_stress)
+    fluctuation = jnp.stack([(cov[0, 0] + cov[1, 1]) / 2, cov[2, 2], (cov[3, 3] + cov[4, 4]) / 2, cov[0, 1],
+                             (cov[0, 2] + cov[1, 2]) / 2])
+    kinetic = n_atoms * kT / volume * jnp.array([2.0, 2.0, 1.0, 0.0, 0.0], dtype=mean_stress.dtype)
+    return mean_born - (volume / kT) * fluctuation + kinetic
 
 
 @partial(jax.jit, static_argnames=("potential", "capacity", "n_images", "batch_size", "voigt"))
@@ -196,16 +275,6 @@ def elastic_tensor_from_averages(mean_born, mean_sigma_sigma, mean_sigma, volume
     delta = jnp.eye(3, dtype=mean_sigma.dtype)
     kinetic = jnp.einsum("ik,jl->ijkl", delta, delta) + jnp.einsum("il,jk->ijkl", delta, delta)
     return mean_born - (volume / kT) * fluctuation + (n_atoms * kT / volume) * kinetic
-
-
-def hexagonal_constants_from_averages(mean_born_hexagonal, mean_sigma_sigma, mean_sigma, volume, kT, n_atoms):
-    """(C11, C33, C44, C12, C13) [5] by the stress-fluctuation formula from <Born parts> of :func:`hexagonal_born_terms`.
-
-    Equals ``hexagonal_constants(elastic_tensor_from_averages(<C_B>, ...))`` (the readout is linear).
-    """
-    rest = elastic_tensor_from_averages(jnp.zeros((3, 3, 3, 3), dtype=mean_sigma.dtype), mean_sigma_sigma, mean_sigma,
-                                        volume, kT, n_atoms)
-    return mean_born_hexagonal + jnp.stack(hexagonal_constants(rest))
 
 
 def hexagonal_constants(c):

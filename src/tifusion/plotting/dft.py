@@ -42,10 +42,13 @@ def plot_fig2(prediction_paths, models_config, paths, reference_label):
     from tifusion.io import provenance
     from tifusion.plotting.style import model_style
 
+    from tifusion.io import load_npz_metadata
+
     predictions = {}
     for name, path in prediction_paths.items():
         with np.load(path) as data:
             predictions[name] = {key: data[key] for key in data.files if key != "metadata"}
-    styles = {name: model_style(name, models_config, i) for i, name in enumerate(prediction_paths)}
+    styles = {name: model_style(name, models_config, i, (load_npz_metadata(path) or {}).get("model_metadata"))
+              for i, (name, path) in enumerate(prediction_paths.items())}
     save_energy_volume_figure(predictions, styles, paths, provenance({"inputs": prediction_paths}, None),
                               reference_label)

@@ -11,7 +11,7 @@ import numpy as np
 
 from tifusion.data.experiment import (load_acoustic_slopes, load_hcp_experiment, load_lattice_vs_pressure,
                                       load_phonon_dos, load_self_diffusion)
-from tifusion.io import provenance
+from tifusion.io import load_npz_metadata, provenance
 from tifusion.plotting.style import REFERENCE_STYLE, model_style, save_figure
 from tifusion.properties.tables import experimental_moduli, read_npz
 from tifusion.units import ANGSTROM, GPA, M2_PER_S
@@ -217,8 +217,11 @@ def _load(paths):
     return {model: read_npz(path) for model, path in paths.items()}
 
 
-def _styles(models, models_config):
-    return {name: model_style(name, models_config, i) for i, name in enumerate(models)}
+def _styles(paths, models_config):
+    """{model: (label, colour)} of the models of ``paths`` ({model: a property file}, its provenance says whether
+    the model is its initial model)."""
+    return {name: model_style(name, models_config, i, (load_npz_metadata(path) or {}).get("model_metadata"))
+            for i, (name, path) in enumerate(paths.items())}
 
 
 def _save(fig, outputs, inputs):
@@ -227,7 +230,7 @@ def _save(fig, outputs, inputs):
 
 def plot_elastic_lattice(hcp_paths, lattice_paths, models_config, outputs):
     """The ``fig3`` and ``fig7`` rules: ``{model: path}`` of hcp_elastic and lattice_temperature files."""
-    styles = _styles(list(dict.fromkeys([*hcp_paths, *lattice_paths])), models_config)
+    styles = _styles({**hcp_paths, **{m: p for m, p in lattice_paths.items() if m not in hcp_paths}}, models_config)
     _save(elastic_lattice_figure(_load(hcp_paths), _load(lattice_paths), styles), outputs,
           {"hcp_elastic": hcp_paths, "lattice_temperature": lattice_paths})
 
@@ -239,7 +242,8 @@ def plot_phonons(phonon_paths, models_config, outputs):
 
 def plot_liquid(structure_paths, diffusion_paths, models_config, outputs):
     """The ``fig5`` rule."""
-    styles = _styles(list(dict.fromkeys([*structure_paths, *diffusion_paths])), models_config)
+    styles = _styles({**structure_paths, **{m: p for m, p in diffusion_paths.items() if m not in structure_paths}},
+                     models_config)
     _save(liquid_figure(_load(structure_paths), _load(diffusion_paths), styles), outputs,
           {"liquid_structure": structure_paths, "self_diffusion": diffusion_paths})
 

@@ -4,16 +4,18 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from tifusion.io import atomic_path, write_sidecar  # noqa: E402
+from tifusion.io import atomic_path, initial_model_note, write_sidecar  # noqa: E402
 
 REFERENCE_STYLE = {"color": "black", "linestyle": "--"}
 DEFAULT_COLORS = ["tab:red", "tab:green", "tab:blue", "navy", "tab:orange", "tab:purple"]
 
 
-def model_style(name, models_config, position=0):
-    """Label and colour of a model from config (``models.<name>.label/color``), with fallbacks."""
+def model_style(name, models_config, position=0, model_metadata=None):
+    """Label and colour of a model from config (``models.<name>.label/color``), with fallbacks; the label says so
+    when the model's training kept its initial model (``model_metadata``, :func:`tifusion.io.initial_model_note`)."""
     entry = (models_config or {}).get(name, {})
-    return entry.get("label", name), entry.get("color", DEFAULT_COLORS[position % len(DEFAULT_COLORS)])
+    return (entry.get("label", name) + initial_model_note(model_metadata),
+            entry.get("color", DEFAULT_COLORS[position % len(DEFAULT_COLORS)]))
 
 
 def save_figure(fig, paths, record=None):

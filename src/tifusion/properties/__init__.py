@@ -1,4 +1,4 @@
-"""MD property protocols (method spec section 7). No JAX import here: the Snakefile reads this."""
+"""MD property protocols (docs/method.md §7). No JAX import here: the Snakefile reads this."""
 from tifusion.md.steps import correlation_frames, frame_steps, stage_steps, to_steps
 
 # The unrecorded stages a runner may put before production; each runs at the property's frame interval.
@@ -38,3 +38,32 @@ def check_protocol_times(protocol):
             raise ValueError(f"n_origins = {protocol['n_origins']} origins origin_spacing_ps = "
                              f"{protocol['origin_spacing_ps']} ps apart with max_lag_ps = {protocol['max_lag_ps']} ps "
                              f"need {needed} frames; production_ps = {protocol['production_ps']} ps gives {n_frames}")
+
+
+# MD and phonon properties computed per model by the workflow's `property` rule: name -> (module, runner). The
+# liquid properties start from the model's melt (rule liquid_melt).
+RUNNERS = {
+    "hcp_elastic": ("tifusion.properties.elastic", "run_hcp_elastic"),
+    "bcc_elastic": ("tifusion.properties.elastic", "run_bcc_elastic"),
+    "lattice_temperature": ("tifusion.properties.lattice", "run_lattice_temperature"),
+    "lattice_pressure": ("tifusion.properties.lattice", "run_lattice_pressure"),
+    "phonons": ("tifusion.properties.dispersion", "run_phonons"),
+    "liquid_structure": ("tifusion.properties.liquid", "run_liquid_structure"),
+    "self_diffusion": ("tifusion.properties.liquid", "run_self_diffusion"),
+}
+FROM_MELT = ("liquid_structure", "self_diffusion")
+# The config section of each property's protocol.
+PROTOCOL_SECTIONS = {"liquid_structure": "liquid", "self_diffusion": "diffusion"}
+
+
+def run(name, model_path, protocol, output_path, seed, checkpoint_dir=None, melt_path=None):
+    """Compute property ``name`` of the model in ``model_path`` and write ``output_path`` (the `property` rule)."""
+    import importlib
+
+    module, runner = RUNNERS[name]
+    run_property = getattr(importlib.import_module(module), runner)
+    if name in FROM_MELT:
+        return run_property(model_path, melt_path, protocol, output_path, seed, checkpoint_dir)
+    if name == "phonons":
+        return run_property(model_path, protocol, output_path)
+    return run_property(model_path, protocol, output_path, seed, checkpoint_dir)

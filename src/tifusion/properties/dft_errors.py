@@ -75,7 +75,9 @@ UNITS = {"energy": "meV/atom", "force": "meV/Angstrom", "virial": "meV/atom"}
 
 def write_table1(metrics_paths, labels, table_path):
     """The ``table1`` rule: one row per model, sidecar with the sources."""
-    from tifusion.io import provenance, read_json, write_csv
+    from tifusion.io import noted_labels, provenance, read_json, write_csv
 
-    metrics = {name: read_json(path)["metrics"] for name, path in metrics_paths.items()}
+    records = {name: read_json(path) for name, path in metrics_paths.items()}
+    metrics = {name: record["metrics"] for name, record in records.items()}
+    labels = noted_labels(labels, {name: record["provenance"].get("model_metadata") for name, record in records.items()})
     write_csv(table_path, table1(metrics, labels), provenance({"inputs": metrics_paths, "units": UNITS}, None))

@@ -1,4 +1,4 @@
-"""Isothermal elastic constants and pressure by NVT stress fluctuations (method spec sections 5 and 7).
+"""Isothermal elastic constants and pressure by NVT stress fluctuations (docs/method.md §§5, 7).
 
 - :func:`hcp_elastic`: hcp at each temperature of the protocol, in the authors' 150-atom 5x5x3
   box at the experimental a(T), c(T) (as in training); Langevin NVT equilibration, then

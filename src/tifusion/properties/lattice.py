@@ -3,7 +3,7 @@
 The cell is the authors' 5x5x3 hcp box (c along z) at experimental lattice constants; the
 barostat is stochastic cell rescaling (:func:`tifusion.md.npt.run_npt`) with a coupling that
 lets c/a relax (``semiisotropic``: a and c independent, the basal hexagon keeps its shape).
-The stock isotropic barostat of jax-md would keep the experimental c/a (method spec B11).
+The stock isotropic barostat of jax-md would keep the experimental c/a (docs/method.md §9).
 a and c are read from the box of every production frame: a = mean of |a1|/n1 and |a2|/n2,
 c = |a3|/n3. Means and standard errors from the integrated autocorrelation time of each series
 (:func:`tifusion.observables.statistics.correlated_average`), not from a fixed number of blocks: the

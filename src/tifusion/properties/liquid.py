@@ -1,4 +1,4 @@
-"""Liquid titanium: melting, radial and angular distributions, self-diffusion (method spec section 7).
+"""Liquid titanium: melting, radial and angular distributions, self-diffusion (docs/method.md §7).
 
 - :func:`melt`: a crystal (``start``: structure, a_nm, repeat) heated by NPT at ``melt_temperature_K``
   (2400 K in the paper) at zero pressure; the final MD state is the start of both liquid properties.

@@ -1,6 +1,6 @@
 """Harmonic phonons of hcp titanium for any :class:`~tifusion.potential.Potential`, with phonopy.
 
-Protocol of the paper (method spec section 7): the 2-atom hcp primitive cell at given
+Protocol of the paper (docs/method.md §7): the 2-atom hcp primitive cell at given
 lattice constants (by default the potential's own relaxed 0 K lattice), a 5x5x3 supercell,
 finite displacements of 0.01 Angstrom, forces from the potential. From the force constants:
 the dispersion along Gamma-M-K-Gamma-A and the density of states on a q-point mesh.
@@ -70,7 +70,7 @@ class Phonons(NamedTuple):
 
 
 def experimental_lattice(temperature=298.0):
-    """Experimental hcp (a, c) in nm at ``temperature`` (K), from resources/experiment.
+    """Experimental hcp (a, c) in nm at ``temperature`` (K), from src/tifusion/data/experimental.
 
     298 K is the table row nearest to the 295 K of the neutron data (Stassis 1979).
     """

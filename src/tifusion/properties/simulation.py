@@ -31,6 +31,7 @@ from tifusion.md.npt import run_npt
 from tifusion.md.nvt import run_nvt
 from tifusion.md.state import default_capacity, init_state, load_state, save_state
 from tifusion.md.steps import to_steps
+from tifusion.runtime import phase
 from tifusion.units import GPA, kT
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,12 @@ def npt_settings(protocol, temperature_K, pressure_GPa=0.0):
                 coupling=protocol["coupling"], tau_p=barostat["tau_ps"], skin=protocol["skin_nm"])
 
 
-def _run(potential, params, state, stage, n_steps):
+def _run(potential, params, state, stage, n_steps, label):
+    where = f"{label} {stage.name}".strip()
     if stage.ensemble == "nvt":
-        return run_nvt(potential, params, state, n_steps, stage.frame_interval, **stage.md)
+        return run_nvt(potential, params, state, n_steps, stage.frame_interval, **stage.md, label=where)
     if stage.ensemble == "npt":
-        return run_npt(potential, params, state, n_steps, stage.frame_interval, **stage.md)
+        return run_npt(potential, params, state, n_steps, stage.frame_interval, **stage.md, label=where)
     raise ValueError(f"stage {stage.name}: ensemble must be 'nvt' or 'npt', got {stage.ensemble!r}")
 
 
@@ -165,8 +167,15 @@ def run_stages(potential, params, state, stages, checkpoint=None, segment_steps=
         first = done
         while done < stage.n_steps:
             n = min(segment, stage.n_steps - done)
-            state, frames = _run(potential, params, state, stage, n)
-            part = None if stage.keep is None else {k: np.asarray(v) for k, v in stage.keep(frames).items()}
+            with phase("md"):
+                state, frames = jax.block_until_ready(_run(potential, params, state, stage, n, label))
+            with phase("frame_observables"):
+                part = None if stage.keep is None else {k: np.asarray(v) for k, v in stage.keep(frames).items()}
+            bad = [key for key, value in (part or {}).items()
+                   if np.issubdtype(value.dtype, np.number) and not np.all(np.isfinite(value))]
+            if bad:
+                raise FloatingPointError(f"{label} {stage.name}: non-finite {', '.join(bad)} in the frames of steps "
+                                         f"{done + 1}-{done + n}; nothing of this run is written")
             done += n
             segments = progress["segments"] + ([f"{stage.name}.{done:010d}.npz"] if part is not None else [])
             progress = {"stage": index, "steps": done, "segments": segments}

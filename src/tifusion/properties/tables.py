@@ -202,17 +202,21 @@ def paper_comparison(paper_models, labels, table1_rows=None, bcc=None, hcp=None,
 
 def write_table2(bcc_paths, labels, table_path):
     """The ``table2`` rule: bcc elastic constants per model and the experimental references."""
-    from tifusion.io import provenance, write_csv
+    from tifusion.io import load_npz_metadata, noted_labels, provenance, write_csv
 
+    labels = noted_labels(labels, {name: (load_npz_metadata(path) or {}).get("model_metadata")
+                                   for name, path in bcc_paths.items()})
     frame = table2({name: read_npz(path) for name, path in bcc_paths.items()}, labels)
     write_csv(table_path, frame, provenance({"inputs": bcc_paths, "units": "GPa"}, None))
 
 
 def write_exp_targets(hcp_paths, metrics_paths, labels, training_temperatures, table_path):
     """The ``exp_targets`` rule: hcp C_ij and pressure per model and temperature against experiment."""
-    from tifusion.io import provenance, read_json, write_csv
+    from tifusion.io import noted_labels, provenance, read_json, write_csv
 
-    metrics = {name: read_json(path)["metrics"] for name, path in metrics_paths.items()}
+    records = {name: read_json(path) for name, path in metrics_paths.items()}
+    metrics = {name: record["metrics"] for name, record in records.items()}
+    labels = noted_labels(labels, {name: record["provenance"].get("model_metadata") for name, record in records.items()})
     frame = exp_targets({name: read_npz(path) for name, path in hcp_paths.items()}, metrics, labels,
                         training_temperatures)
     write_csv(table_path, frame, provenance({"inputs": {"hcp": hcp_paths, "dft_errors": metrics_paths},
@@ -256,16 +260,16 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
     Models are evaluated in float64 whatever their training dtype (see :func:`hcp_zero_kelvin`).
     """
     from tifusion.data.embedded import TEACHER, TEACHER_LABEL
-    from tifusion.io import provenance, write_csv
+    from tifusion.io import noted_labels, provenance, write_csv
     from tifusion.model.dimenet import make_dimenet
     from tifusion.model.io import load_model
     from tifusion.properties.static import hcp_zero_kelvin
 
     experiment = lowest_temperature_experiment()
     guess = (experiment["a_angstrom"] * ANGSTROM, experiment["c_angstrom"] * ANGSTROM)
-    zero_kelvin = {}
+    zero_kelvin, metadata = {}, {}
     for name, path in model_paths.items():
-        _, params, hyperparameters, _ = load_model(path)
+        _, params, hyperparameters, metadata[name] = load_model(path)
         potential = make_dimenet(dict(hyperparameters, dtype="float64"))  # see hcp_zero_kelvin
         try:
             zero_kelvin[name] = hcp_zero_kelvin(potential, params, *guess)
@@ -273,7 +277,7 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
             zero_kelvin[name] = str(err)
             log.warning("static_elastic: %s (%s): %s", name, path, err)
     reference = (f"{TEACHER_LABEL} (teacher)", hcp_zero_kelvin(TEACHER, None, *guess)) if teacher else None
-    frame = static_elastic(zero_kelvin, labels, reference)
+    frame = static_elastic(zero_kelvin, noted_labels(labels, metadata), reference)
     method = "relaxed 2-atom cell, relaxed-ion elastic tensor (0 K), models in float64"
     write_csv(table_path, frame, provenance({"inputs": model_paths, "units": "Angstrom, GPa", "method": method}, None))
 
@@ -281,11 +285,13 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
 def write_paper_comparison(paper_models, labels, table_path, table1_path=None, bcc_paths=None, hcp_paths=None,
                            lattice_paths=None):
     """The ``paper_comparison`` rule: read the inputs that exist for each model and write the CSV."""
-    from tifusion.io import provenance, write_csv
+    from tifusion.io import load_npz_metadata, noted_labels, provenance, write_csv
 
     def load(paths):
         return {name: read_npz(path) for name, path in (paths or {}).items()}
 
+    labels = noted_labels(labels, {name: (load_npz_metadata(path) or {}).get("model_metadata")
+                                   for name, path in (hcp_paths or {}).items()})
     table1_rows = pd.read_csv(table1_path) if table1_path else None
     frame = paper_comparison(paper_models, labels, table1_rows, load(bcc_paths), load(hcp_paths), load(lattice_paths))
     inputs = {"table1": table1_path, "bcc": bcc_paths, "hcp": hcp_paths, "lattice": lattice_paths}

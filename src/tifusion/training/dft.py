@@ -1,4 +1,4 @@
-"""Bottom-up ("DFT") trainer: energies, forces and virials (method spec section 4).
+"""Bottom-up ("DFT") trainer: energies, forces and virials (docs/method.md §4).
 
 Loss for a batch of B configurations (internal units, kJ/mol and kJ/mol/nm):
 
@@ -29,6 +29,7 @@ import optax
 from tifusion import units
 from tifusion.graph import build_graph, image_range, overflowed
 from tifusion.potential import energy_forces_virial
+from tifusion.runtime import phase
 
 log = logging.getLogger(__name__)
 
@@ -268,8 +269,16 @@ def train_dft(potential, params, dataset, settings, seed, checkpoint_path, histo
     After every epoch: validation metrics, a log line with ETA, a checkpoint (params, optimizer
     state, best params) and the history CSV. The best-validation-loss parameters are kept.
     """
-    from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint
+    from tifusion.training.checkpoint import canonical, load_checkpoint, load_finished, save_checkpoint, save_finished
 
+    finished = load_finished(checkpoint_path, {"best_params": params}, run_key)
+    if finished is not None:
+        outputs, info = finished
+        log.info("%s holds this training, finished after epoch %d: writing its outputs", checkpoint_path,
+                 info["epoch"])
+        if history_path is not None:
+            write_history(history_path, info["history"])
+        return outputs["best_params"], info
     trainer = make_dft_trainer(potential, dataset, settings, seed)
     state = {"params": params, "opt_state": trainer.init(params), "best_params": params}
     info = {"epoch": 0, "best_val_loss": None, "best_epoch": None, "history": []}
@@ -282,8 +291,11 @@ def train_dft(potential, params, dataset, settings, seed, checkpoint_path, histo
     while info["epoch"] < epochs:
         started = time.perf_counter()
         epoch = info["epoch"]
-        params, opt_state, train_metrics = trainer.epoch(state["params"], state["opt_state"], epoch)
-        val = trainer.evaluate(params, "validation")
+        with phase("dft_epoch"):
+            params, opt_state, train_metrics = trainer.epoch(state["params"], state["opt_state"], epoch)
+        check_finite_epoch(params, train_metrics, epoch + 1, "DFT pre-training")
+        with phase("dft_validation"):
+            val = trainer.evaluate(params, "validation")
         seconds = time.perf_counter() - started
         row = {"epoch": epoch + 1, **train_metrics, "val_loss": val["loss"],
                **{f"val_{k}": val[k] for k in ("energy_rmse", "force_rmse", "virial_rmse", "virial_rmse_types0")},
@@ -305,7 +317,18 @@ def train_dft(potential, params, dataset, settings, seed, checkpoint_path, histo
         )
         if on_epoch_end is not None:
             on_epoch_end(info)
+    save_finished(checkpoint_path, {"best_params": state["best_params"]}, info, run_key)
+    if history_path is not None:
+        write_history(history_path, info["history"])
     return state["best_params"], info
+
+
+def check_finite_epoch(params, metrics, epoch, what):
+    """FloatingPointError naming the epoch if its loss or the parameters after it are not finite."""
+    bad = [name for name, value in metrics.items() if not np.isfinite(value)]
+    if bad or not all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(params)):
+        raise FloatingPointError(f"{what}, epoch {epoch}: {'the ' + ', '.join(bad) if bad else 'a parameter'} is not "
+                                 "finite (a learning rate or loss weight too large?); no model is written")
 
 
 def write_history(path, history):
@@ -342,10 +365,10 @@ def run_pretraining(dataset_path, model_hparams, settings, seed, model_path, his
     params = potential.init(jax.random.PRNGKey(seed))
     log.info("DimeNet++ with %d parameters; %d training configurations",
              sum(np.size(x) for x in jax.tree_util.tree_leaves(params)), int(np.sum(np.asarray(dataset.split) == 0)))
-    from tifusion.io import load_npz_metadata
+    from tifusion.io import npz_content_digest
     from tifusion.training.checkpoint import fingerprint
 
-    run_key = fingerprint(model_hparams, settings, seed, load_npz_metadata(dataset_path))
+    run_key = fingerprint(model_hparams, settings, seed, npz_content_digest(dataset_path))
     best, info = train_dft(potential, params, dataset, settings, seed, checkpoint_path, history_path,
                            run_key=run_key)
     record = provenance(config_record, seed, best_epoch=info["best_epoch"], best_val_loss=info["best_val_loss"],

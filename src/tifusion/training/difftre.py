@@ -1,20 +1,27 @@
-"""Differentiable trajectory reweighting (DiffTRe; Thaler & Zavadlav 2021), method spec section 5.
+"""Differentiable trajectory reweighting (DiffTRe; Thaler & Zavadlav 2021): outputs and their Jacobian.
 
-A trajectory sampled with reference parameters theta_ref gives, for parameters theta, the
-Zwanzig weights
+A trajectory sampled with reference parameters theta_ref gives, for parameters theta, the Zwanzig weights
 
     w_i(theta) = softmax_i( -beta [U_theta(S_i) - U_ref(S_i)] ),   n_eff = exp(-sum w_i ln w_i)
 
-and ensemble averages <f> = sum_i w_i f_i(theta). A loss L(<f>) of a few averages has the gradient
+and ensemble averages <f> = sum_i w_i f_i(theta). The outputs O_m(<f>) (elastic constants, pressure) have the
+Jacobian (the softmax derivative written out; g_m = dO_m/d<f>)
 
-    dL/dtheta = sum_i w_i [ grad(g . f_i) + (g . f_i - <g . f>) grad(a_i) ],  a_i = -beta U_theta(S_i),
+    dO_m/dtheta = sum_i w_i grad(g_m . f_i) - beta sum_i w_i (g_m . f_i - <g_m . f>) grad(U_i).
 
-with g = dL/d<f> (the softmax derivative written out). This is exact, equals autodiff of
-L(sum_i w_i f_i) through the weights and the observables, and needs only one per-frame
-reverse pass of a scalar, so frames are processed in chunks (and within a chunk one frame at a
-time in the backward pass) of bounded memory:
-:func:`reweighted_value_and_grad` does the forward pass (averages), the cheap outer
-gradient g, and the chunked backward pass.
+Here the frame observables f_i = h(x_i) are at most quadratic in a few per-frame quantities x_i (strain
+derivatives of the energy, the kinetic energy): g_m . h(x) = a_m + b_m . x + x . C_m x exactly. Then
+
+    dO_m/dtheta = b_m . S_J + 2 C_m : S_xJ - beta [b_m . T_1 + C_m : T_2 - (b_m . <x> + C_m : <x x>) T_0]
+
+with the weighted moments of the per-frame parameter gradients J_i = dx_i/dtheta and G_i = dU_i/dtheta
+
+    S_J = sum w J,  S_xJ = sum w x (x) J,  T_0 = sum w G,  T_1 = sum w x G,  T_2 = sum w x (x) x G.
+
+One pass over the frames accumulates them (memory independent of the number of frames); the m outputs share it,
+and a loss's gradient is dL/dO . J. The weights must be known before that pass: uniform for a trajectory just
+sampled with theta, otherwise from a pass of energies only. This is exact, and equals autodiff of
+O(sum_i w_i h(x_i(theta))) through the weights and the observables (tests).
 """
 from typing import Any, NamedTuple
 
@@ -24,11 +31,11 @@ import numpy as np
 
 
 class Reweighted(NamedTuple):
-    """Result of one reweighted loss evaluation at one state point."""
+    """Outputs of one state point's reweighted averages (and their Jacobian)."""
 
-    loss: Any  # the loss, or the outputs [m] of make_reweighted_jacobian
-    grad: Any  # pytree like params (with a leading axis m: the Jacobian of make_reweighted_jacobian)
-    predictions: Any  # what loss_fn returns besides the loss
+    outputs: Any  # [m]
+    jacobian: Any  # pytree like params with a leading axis m, or None (values only)
+    predictions: Any  # what outputs_fn returns besides the outputs
     n_eff: Any  # effective sample size
     energies: Any  # [n] U_theta of the frames (the reference for a later reuse of the trajectory)
     weights: Any  # [n] reweighting weights
@@ -52,124 +59,113 @@ def _chunks(frames, size):
         yield start, jax.tree_util.tree_map(lambda x: x[start : start + size], frames)
 
 
-def make_reweighting(frame_fn, energy_fn, loss_fn, chunk_size=8):
-    """Reweighted loss and gradient for one state point.
+def quadratic_coefficients(fn, x):
+    """(b, C) with fn(y) = fn(0) + b . y + y . C y for a scalar fn at most quadratic in y [K]; checked at the rows of
+    x [n, K] (a ValueError if fn is not quadratic there)."""
+    zero = jnp.zeros(x.shape[-1], dtype=x.dtype)
+    b, c = jax.grad(fn)(zero), jax.hessian(fn)(zero) / 2
+    exact = jax.vmap(fn)(x)
+    quadratic = fn(zero) + x @ b + jnp.einsum("nk,kl,nl->n", x, c, x)
+    if not np.allclose(np.asarray(quadratic), np.asarray(exact), rtol=1e-8, atol=1e-8 * float(jnp.abs(exact).max())):
+        raise ValueError("the frame observables are not at most quadratic in the frame quantities")
+    return b, c
 
-    - ``frame_fn(params, frame) -> pytree`` of per-frame observables f_i (arrays);
-    - ``energy_fn(params, frame) -> scalar`` potential energy U_theta(S_i);
-    - ``loss_fn(averages, aux) -> (loss, predictions)``: the loss of the ensemble averages <f>
-      (a pytree like f_i) and any ``aux`` data (targets, volume, kT, ...), differentiable in averages.
 
-    Returns ``value_and_grad(params, frames, reference_energies, kT, aux, with_grad=True)`` ->
-    :class:`Reweighted`, where ``frames`` is a pytree with a leading frame axis (``with_grad=False``
-    skips the backward pass: the loss and averages only, ``grad`` None). ``reference_energies=None`` means
-    the frames were just sampled with ``params`` (uniform weights, exactly 1/N); the returned
-    energies are then the reference for a later reuse of the trajectory.
+def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn, chunk_size=8):
+    """DiffTRe outputs and Jacobian of one state point.
+
+    - ``values_fn(params, frame) -> (U, x [K])``: the frame's energy and quantities;
+    - ``gradients_fn(params, frame) -> (U, x, dU/dtheta, dx/dtheta)``: the same with their parameter gradients
+      (pytrees like params; dx/dtheta with a leading axis K);
+    - ``energy_fn(params, frame) -> U``: for the weights of a reused trajectory;
+    - ``observables_fn(x, aux) -> pytree`` f of one frame, at most quadratic in x;
+    - ``outputs_fn(averages, aux) -> (outputs [m], predictions)``.
+
+    Returns ``evaluate(params, frames, reference_energies, kT, aux, with_jacobian=True)`` -> :class:`Reweighted`;
+    ``frames`` has a leading frame axis; ``reference_energies=None`` means the frames were just sampled with
+    ``params`` (uniform weights, exactly 1/N). Frames are processed ``chunk_size`` at a time.
     """
-    loss_and_outer = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
-
-    def outer_fn(averages, aux):
-        (loss, predictions), outer = loss_and_outer(averages, aux)
-        return loss, predictions, jax.tree_util.tree_map(lambda g: g[None], outer)
-
-    reweighted = _make_reweighted(frame_fn, energy_fn, outer_fn, chunk_size)
-
-    def value_and_grad(params, frames, reference_energies, kT, aux, with_grad=True):
-        result = reweighted(params, frames, reference_energies, kT, aux, with_grad)
-        if result.grad is None:
-            return result
-        return result._replace(grad=jax.tree_util.tree_map(lambda g: g[0], result.grad))
-
-    return value_and_grad
-
-
-def make_reweighted_jacobian(frame_fn, energy_fn, outputs_fn, chunk_size=8):
-    """Reweighted outputs [m] and their Jacobian for one state point (:func:`make_reweighting` for m outputs).
-
-    ``outputs_fn(averages, aux) -> (outputs [m], predictions)``. Returns ``value_and_jacobian(params, frames,
-    reference_energies, kT, aux, with_grad=True)`` -> :class:`Reweighted` whose ``loss`` is the outputs [m] and
-    ``grad`` the Jacobian, a pytree like params with a leading axis m. Each frame's forward pass is shared by
-    the m backward passes (one ``vjp``, vmapped over the m cotangents).
-    """
-    values_fn = jax.jit(outputs_fn)
-    jacobian_fn = jax.jit(jax.jacrev(lambda averages, aux: outputs_fn(averages, aux)[0]))
-
-    def outer_fn(averages, aux):
-        outputs, predictions = values_fn(averages, aux)
-        return outputs, predictions, jacobian_fn(averages, aux)
-
-    return _make_reweighted(frame_fn, energy_fn, outer_fn, chunk_size)
-
-
-def _make_reweighted(frame_fn, energy_fn, outer_fn, chunk_size):
-    """The chunked DiffTRe derivative of m functions of the averages.
-
-    ``outer_fn(averages, aux) -> (values, predictions, outer)`` with ``outer`` the derivatives g_m = d value_m /
-    d<f>, a pytree like the averages with a leading axis m.
-    """
+    values_chunk = jax.jit(jax.vmap(values_fn, in_axes=(None, 0)))
+    energies_chunk = jax.jit(jax.vmap(energy_fn, in_axes=(None, 0)))
 
     @jax.jit
-    def forward_chunk(params, frames):
-        observables = jax.vmap(frame_fn, in_axes=(None, 0))(params, frames)
-        energies = jax.vmap(energy_fn, in_axes=(None, 0))(params, frames)
-        return observables, energies
+    def moments_chunk(params, frames, weights):
+        """(S_J, S_xJ, T_0, T_1, T_2), each a pytree like params with leading axes (K,), (K, K), (), (K,), (K, K),
+        summed over the chunk's frames; and each frame's (U, x)."""
+        def accumulate(moments, inputs):
+            frame, w = inputs
+            u, x, grad_u, grad_x = gradients_fn(params, frame)
+            wx = w * x.astype(jnp.float64)
+            wxx = jnp.outer(wx, x.astype(jnp.float64))
+            grad_u, grad_x = (jax.tree_util.tree_map(lambda g: g.astype(jnp.float64), g) for g in (grad_u, grad_x))
+            terms = (jax.tree_util.tree_map(lambda g: w * g, grad_x),
+                     jax.tree_util.tree_map(lambda g: jnp.tensordot(wx, g, axes=0), grad_x),
+                     jax.tree_util.tree_map(lambda g: w * g, grad_u),
+                     jax.tree_util.tree_map(lambda g: jnp.tensordot(wx, g, axes=0), grad_u),
+                     jax.tree_util.tree_map(lambda g: jnp.tensordot(wxx, g, axes=0), grad_u))
+            return jax.tree_util.tree_map(jnp.add, moments, terms), (u, x)
 
-    @jax.jit
-    def backward_chunk(params, frames, weights, coefficients, outer):
-        # Per frame: the gradients of w (g_m . f + c_m U) for the m rows, from one forward pass (vjp) and m
-        # backward passes. One frame's reverse pass at a time, accumulated (lax.scan): the same sum as the
-        # gradient of the vmapped chunk, with one frame's residuals alive instead of the chunk's (measured for
-        # the default DimeNet++, 150 atoms, chunk 10: peak RSS 3.2 vs 9.0 GB, CPU time -13 %).
-        def accumulate(total, inputs):
-            frame, w, c = inputs
-            (f, u), vjp = jax.vjp(lambda p: (frame_fn(p, frame), energy_fn(p, frame)), params)
+        k = jax.eval_shape(lambda f: values_fn(params, f)[1], jax.tree_util.tree_map(lambda a: a[0], frames)).shape[0]
+        zero = tuple(jax.tree_util.tree_map(lambda p, s=shape: jnp.zeros(s + p.shape, jnp.float64), params)
+                     for shape in ((k,), (k, k), (), (k,), (k, k)))
+        return jax.lax.scan(accumulate, zero, (frames, weights))
 
-            def row(g_m, c_m):
-                cotangent = jax.tree_util.tree_map(lambda g, x: (w * g).astype(x.dtype), g_m, f)
-                return vjp((cotangent, (w * c_m).astype(u.dtype)))[0]
+    def weights_of(params, frames, reference_energies, kT, n):
+        if reference_energies is None:
+            return jnp.full((n,), 1.0 / n), None
+        energies = jnp.concatenate([energies_chunk(params, chunk) for _, chunk in _chunks(frames, chunk_size)])
+        return reweighting_weights(energies, reference_energies, kT), energies
 
-            part = jax.vmap(row)(outer, c)
-            return jax.tree_util.tree_map(jnp.add, total, part), None
-
-        m = jax.tree_util.tree_leaves(outer)[0].shape[0]
-        zero = jax.tree_util.tree_map(lambda p: jnp.zeros((m,) + p.shape, p.dtype), params)
-        total, _ = jax.lax.scan(accumulate, zero, (frames, weights, coefficients))
-        return total
-
-    def reweighted(params, frames, reference_energies, kT, aux, with_grad=True):
-        parts = [forward_chunk(params, chunk) for _, chunk in _chunks(frames, chunk_size)]
-        observables = jax.tree_util.tree_map(lambda *x: jnp.concatenate(x), *[p[0] for p in parts])
-        energies = jnp.concatenate([p[1] for p in parts])
+    def evaluate(params, frames, reference_energies, kT, aux, with_jacobian=True):
+        n = jax.tree_util.tree_leaves(frames)[0].shape[0]
+        moments = None
+        if with_jacobian:
+            weights, _ = weights_of(params, frames, reference_energies, kT, n)
+            parts = []
+            for start, chunk in _chunks(frames, chunk_size):
+                part, values = moments_chunk(params, chunk, weights[start:start + chunk_size])
+                moments = part if moments is None else jax.tree_util.tree_map(jnp.add, moments, part)
+                parts.append(values)
+        else:
+            parts = [values_chunk(params, chunk) for _, chunk in _chunks(frames, chunk_size)]
+        energies = jnp.concatenate([p[0] for p in parts])
+        x = jnp.concatenate([p[1] for p in parts]).astype(jnp.float64)
         if reference_energies is None:
             reference_energies = energies
         weights = reweighting_weights(energies, reference_energies, kT)
+        observables = jax.vmap(observables_fn, in_axes=(0, None))(x, aux)
         averages = jax.tree_util.tree_map(lambda f: jnp.tensordot(weights, f, axes=1), observables)
-        values, predictions, outer = outer_fn(averages, aux)
-        if not with_grad:
-            return Reweighted(values, None, predictions, effective_sample_size(weights), energies, weights, observables)
-        # g_m . f_i for every frame [n, m], and the softmax coefficients c_im = -(g_m . f_i - <g_m . f>) / kT
-        g_dot_f = sum(
-            f.reshape(f.shape[0], -1) @ g.reshape(g.shape[0], -1).T
-            for g, f in zip(jax.tree_util.tree_leaves(outer), jax.tree_util.tree_leaves(observables))
-        )
-        coefficients = -(g_dot_f - weights @ g_dot_f) / kT
-        grad = None
-        for start, chunk in _chunks(frames, chunk_size):
-            end = start + jax.tree_util.tree_leaves(chunk)[0].shape[0]
-            part = backward_chunk(params, chunk, weights[start:end], coefficients[start:end], outer)
-            grad = part if grad is None else jax.tree_util.tree_map(jnp.add, grad, part)
-        return Reweighted(values, grad, predictions, effective_sample_size(weights), energies, weights, observables)
+        outputs, predictions = outputs_fn(averages, aux)
+        result = Reweighted(outputs, None, predictions, effective_sample_size(weights), energies, weights, observables)
+        if not with_jacobian:
+            return result
+        outer = jax.jacrev(lambda a: outputs_fn(a, aux)[0])(averages)  # g_m = dO_m/d<f>, leading axis m
+        mean_x, mean_xx = weights @ x, jnp.einsum("n,nk,nl->kl", weights, x, x)
+        rows = []
+        for m in range(outputs.shape[0]):
+            g_m = jax.tree_util.tree_map(lambda g: g[m], outer)
+            b, c = quadratic_coefficients(
+                lambda y: sum(jnp.sum(g * f) for g, f in zip(jax.tree_util.tree_leaves(g_m),
+                                                            jax.tree_util.tree_leaves(observables_fn(y, aux)))), x)
+            baseline = b @ mean_x + jnp.sum(c * mean_xx)
 
-    return reweighted
+            s_j, s_xj, t0, t1, t2 = moments
+            direct = jax.tree_util.tree_map(lambda sj, sxj: jnp.tensordot(b, sj, axes=1)
+                                            + 2 * jnp.tensordot(c.T, sxj, axes=2), s_j, s_xj)
+            fluctuation = jax.tree_util.tree_map(lambda a0, a1, a2: jnp.tensordot(b, a1, axes=1)
+                                                 + jnp.tensordot(c, a2, axes=2) - baseline * a0, t0, t1, t2)
+            rows.append(jax.tree_util.tree_map(lambda d, f: d - f / kT, direct, fluctuation))
+        jacobian = jax.tree_util.tree_map(lambda *r: jnp.stack(r), *rows)
+        jacobian = jax.tree_util.tree_map(lambda j, p: j.astype(p.dtype), jacobian, params)
+        return result._replace(jacobian=jacobian)
+
+    return evaluate
 
 
 def reweighted_averages(frame_fn, energy_fn, params, frames, reference_energies, kT):
-    """Plain (autodiff-able) reweighted averages; the reference the chunked gradient is tested against."""
+    """Plain (autodiff-able) reweighted averages of ``frame_fn``; the reference :func:`make_difftre` is tested
+    against."""
     observables = jax.vmap(frame_fn, in_axes=(None, 0))(params, frames)
     energies = jax.vmap(energy_fn, in_axes=(None, 0))(params, frames)
     weights = reweighting_weights(energies, reference_energies, kT)
     return jax.tree_util.tree_map(lambda f: jnp.tensordot(weights, f, axes=1), observables), weights
-
-
-def as_numpy(tree):
-    return jax.tree_util.tree_map(np.asarray, tree)

@@ -1,30 +1,23 @@
-"""A least-norm (Gauss-Newton) step for losses that are weighted sums of squared residuals.
+"""A least-norm (Gauss-Newton) step for losses that are weighted sums of squared residuals (docs/method.md §5).
 
 The EXP loss is sum_m s_m^2 (O_m - T_m)^2 over a few observables O (five elastic constants and the
-pressure). The paper's Adam (b1 0.1, b2 0.4) moves every parameter by about the learning rate along
-the sign of dL/dtheta; when the observables' gradients are nearly parallel (for the default model at
-323 K the cosines between those of C11, C33 and C44 are 0.87-0.89, ``bench/difftre_gradient_noise.py``),
-that step follows the largest weighted residual and moves the others with it, whatever their targets.
-The least-norm step instead asks every observable to move toward its own target:
+pressure). A gradient step (the paper's Adam, b1 0.1, b2 0.4, moves every parameter by about the learning rate
+along the sign of dL/dtheta) follows the largest weighted residual when the observables' gradients are nearly
+parallel, as they are here (cosines 0.87-0.89 between those of C11, C33 and C44 for the default model at 323 K,
+``bench/difftre_gradient_noise.py``), and moves the others with it, whatever their targets. The least-norm step
+asks every observable to move toward its own target:
 
-    d = -A^T (A A^T + ridge max eig(A A^T) 1)^-1 rho,   A = S J,  rho = S (O - T),
+    d = -M^-1 A^T (A M^-1 A^T + ridge max eig 1)^-1 rho,   A = S J,  rho = S (O - T),
 
-the smallest parameter change whose first-order effect is A d = -rho (damped by the ridge where J J^T
-is ill-conditioned); here J = dO/dtheta [m, params] is the DiffTRe Jacobian
-(:func:`tifusion.training.difftre.make_reweighted_jacobian`).
+the smallest change in the metric M (Euclidean, or the DFT loss's Fisher diagonal) whose first-order effect is
+A d = -rho, damped by the ridge where J J^T is ill-conditioned; J = dO/dtheta [m, params] is the DiffTRe Jacobian
+(:func:`tifusion.training.difftre.make_difftre`).
 
-Step length: no parameter moves by more than the learning rate, the bound of the paper's Adam step.
-The direction is concentrated on few parameters (for the default model at 323 K, 1.7 % participation,
-the largest component 18x the root mean square); scaled instead to the Adam step's Euclidean norm
-(learning rate x sqrt(parameters)) two updates at learning rate 3e-4 took C11, C33 and C44 at 323 K from
-141.7/213.2/40.0 to 114.1/159.0/30.7 GPa and the validation force RMSE from 35 to 72 meV/A: far outside
-the first-order regime.
-
-With ``optimizer.step_length: residual_fraction`` (:func:`gauss_newton_pseudo_gradient` with ``normalize=False``)
-the step is the least-norm step itself times the learning rate, the fraction of every residual one update removes
-at first order: state points far from their targets step farther than those near them, which a fixed step cost
-cannot express (at the paper's four temperatures the fixed-cost step left C44 unchanged, this one raised it
-by 1-2.4 GPa at 23-323 K; README).
+Step length (:func:`gauss_newton_pseudo_gradient`): either normalised so that the step costs what an Adam step of
+the same size costs (``normalize=True``; the direction is concentrated on few parameters, so a step of the Adam
+step's Euclidean norm would leave the first-order regime), or the least-norm step itself times the step size,
+which is then the fraction of every residual one update removes at first order (``normalize=False``): a state
+point far from its targets steps farther than one near them.
 """
 import jax
 import jax.numpy as jnp

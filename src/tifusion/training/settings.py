@@ -9,6 +9,16 @@ def merged(base, override):
     return out
 
 
-def model_exp_settings(exp_settings, entry):
-    """The EXP trainer settings of one model: the ``exp_training`` section updated by the entry's ``exp_trainer``."""
-    return merged(exp_settings, entry.get("exp_trainer"))
+def model_exp_settings(config, entry):
+    """The EXP trainer settings of one model: the shared ``exp_training`` section with its recipe
+    (``exp_recipes[entry["exp_recipe"]]``: the optimizer, the relative weights of the constants in the loss, the
+    step guard)."""
+    recipe = config["exp_recipes"][entry["exp_recipe"]]
+    settings = dict(config["exp_training"], optimizer=recipe["optimizer"], step_guard=recipe.get("step_guard"))
+    settings["loss_weights"] = dict(settings["loss_weights"], constants=dict(recipe.get("constant_weights") or {}))
+    return settings
+
+
+def model_dft_settings(config, entry):
+    """The DFT trainer settings of a fused model: ``dft_pretraining.trainer`` updated by its ``dft_trainer``."""
+    return merged(config["dft_pretraining"]["trainer"], entry.get("dft_trainer"))
