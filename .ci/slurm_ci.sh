@@ -30,6 +30,9 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 for clone in slurm local failing; do git clone -q . "$work/$clone"; done
+# One persistent JAX compile cache for both runs (same models, same functions): the run that compiles a function
+# second reads it instead (runtime.configure_jax).
+export TIFUSION_JAX_CACHE=$work/jax_cache
 
 stamp "local reference run started in the background (log: $work/local.log)"
 (cd "$work/local" && exec timeout -s INT 1500 snakemake --cores 2 "${targets[@]}" --configfile "$config") \

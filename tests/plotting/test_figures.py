@@ -1,4 +1,4 @@
-"""Figures 3-7 from synthetic property files: every figure is written (PDF, PNG, provenance) for any
+"""Figures 2-7 from synthetic property files: every figure is written (PDF, PNG, provenance) for any
 subset of models, including none, and the plotted numbers are the files' numbers in the paper's units."""
 import json
 
@@ -8,6 +8,7 @@ import pytest
 from tifusion.data.experiment import load_hcp_experiment
 from tifusion.io import save_npz
 from tifusion.plotting import figures
+from tifusion.plotting.dft import plot_fig2
 from tifusion.units import GPA, M2_PER_S
 
 MODELS = {"dft_pretrained": {"label": "DFT pre-trained", "color": "tab:red"},
@@ -53,6 +54,30 @@ def liquid(scale):
 def diffusion(scale):
     t = np.array([1953.0, 2000.0, 2060.0, 2110.0])
     return {"temperature_K": t, "D": scale * 5e-9 * M2_PER_S * t / 2000, "D_err": np.full(4, 0.3e-9 * M2_PER_S)}
+
+
+def dft_predictions(shift):
+    phases = np.array(["hcp", "hcp", "fcc", "bcc"])
+    n_atoms = np.array([2, 2, 4, 2])
+    volume = np.array([35.0, 36.0, 70.0, 34.0]) * 1e-3
+    reference = np.array([-10.0, -10.1, -20.0, -9.9]) * 96.485
+    return {"phase": phases, "n_atoms": n_atoms, "volume": volume, "energy_reference": reference,
+            "energy_model": reference * (1 + shift)}
+
+
+# the model records as the two trainers write them (training.dft.run_pretraining, training.fused.run_training)
+TRAINING_RECORDS = {"dft_pretrained": {"selection": {"epoch": 30}, "selection_rule": "lowest DFT validation loss"},
+                    "dft_exp_fused": {"selection": {"epoch": 0, "initial_model_kept": True}}}
+
+
+def test_fig2_is_written_from_test_predictions_of_pretrained_and_exp_models(tmp_path):
+    paths = {}
+    for model, shift in {"dft_pretrained": 0.0, "dft_exp_fused": 0.01}.items():
+        paths[model] = tmp_path / model / "dft_test_predictions.npz"
+        save_npz(paths[model], dft_predictions(shift), {"model_metadata": TRAINING_RECORDS[model]})
+    outputs = [tmp_path / "fig2.pdf", tmp_path / "fig2.png"]
+    plot_fig2(paths, MODELS, outputs, "reference EAM")
+    check_outputs(outputs, list(paths))
 
 
 def write(tmp_path, kind, data_by_model):

@@ -39,10 +39,8 @@ def save_energy_volume_figure(predictions, styles, paths, record=None, reference
 
 def plot_fig2(prediction_paths, models_config, paths, reference_label):
     """The ``fig2`` rule: read each model's test predictions and draw the figure."""
-    from tifusion.io import provenance
+    from tifusion.io import load_npz_metadata, provenance
     from tifusion.plotting.style import model_style
-
-    from tifusion.io import load_npz_metadata
 
     predictions = {}
     for name, path in prediction_paths.items():

@@ -372,6 +372,7 @@ def run_pretraining(dataset_path, model_hparams, settings, seed, model_path, his
     best, info = train_dft(potential, params, dataset, settings, seed, checkpoint_path, history_path,
                            run_key=run_key)
     record = provenance(config_record, seed, best_epoch=info["best_epoch"], best_val_loss=info["best_val_loss"],
-                        selection="lowest DFT validation loss over all epochs")
+                        selection={"epoch": info["best_epoch"]},
+                        selection_rule="lowest DFT validation loss over all epochs")
     save_model(model_path, model_hparams, best, record)
     log.info("saved %s (best epoch %s, validation loss %.4g)", model_path, info["best_epoch"], info["best_val_loss"])

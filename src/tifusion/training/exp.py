@@ -233,6 +233,8 @@ def make_exp_trainer(potential, statepoints, settings, seed, dft_fisher=None, df
             with phase("exp_md"):
                 frames, capacity = new_trajectory(params, state, i)
             reference = None
+            log.info("  EXP %4.0f K: trajectory of %d frames in %.0f s; reweighting and Jacobian", point.temperature_K,
+                     len(frames["positions"]), time.perf_counter() - started)
         sampled = time.perf_counter()
         aux = statepoint_aux(point)
         with phase("exp_gradient"):
