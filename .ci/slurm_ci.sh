@@ -49,25 +49,28 @@ stamp "tiny pipeline through SLURM, with train_dft_pretrained cancelled once and
     "${targets[@]}" --configfile "$config")
 cp "$work/slurm/.snakemake/slurm_pipeline_run.log" "$work/slurm.log"
 
-# An unknown nested key of the embedded generator passes the schema and fails inside the prepare_dataset job
-# (a compute rule without rule-level retries), after it has started on SLURM.
+# A corrupt input that only the job can find (a parse-time check cannot read the dataset): the training job starts on
+# SLURM, names the file, and leaves no model.
 stamp "a failing job: the workflow exits non-zero, names the rule's log, and keeps no output"
 python .ci/slurm_test_profile.py "$work/overlay" --configfile "$config" >/dev/null
-printf 'dataset:\n  embedded:\n    md: {no_such_key: 1}\n' >"$work/failing.yaml"
+failing_target=results/ci/models/dft_pretrained/model.npz
+mkdir -p "$work/failing/results/ci/dataset"
+head -c 5000 /dev/urandom >"$work/failing/results/ci/dataset/dataset.npz"
 set +e
-(cd "$work/failing" && timeout -s INT 600 snakemake results/ci/dataset/dataset.npz --profile slurm \
-    --profile "$work/overlay" --retries 0 --configfile "$config" "$work/failing.yaml") >"$work/failing.log" 2>&1
+(cd "$work/failing" && timeout -s INT 600 snakemake "$failing_target" --profile slurm --profile "$work/overlay" \
+    --retries 0 --configfile "$config") >"$work/failing.log" 2>&1
 rc=$?
 set -e
 grep -A6 '^Error in rule' "$work/failing.log" || tail -n 20 "$work/failing.log"
 ((rc != 0 && rc != 124)) || { echo "slurm_ci: the failing workflow exited $rc (0 = success, 124 = timeout)" >&2; exit 1; }
 grep -q 'submitted with SLURM jobid' "$work/failing.log" || { echo "slurm_ci: the failing job never reached SLURM" >&2; exit 1; }
-grep -q 'logs/prepare_dataset.log' "$work/failing.log" || { echo "slurm_ci: the rule's log path is not shown" >&2; exit 1; }
-grep -q 'no_such_key' "$work/failing/logs/prepare_dataset.log" || { echo "slurm_ci: the rule's log lacks the error" >&2; exit 1; }
-[[ ! -e $work/failing/results/ci/dataset/dataset.npz ]] || { echo "slurm_ci: the failed job left its output" >&2; exit 1; }
+grep -q 'logs/ci/train_dft_pretrained.log' "$work/failing.log" || { echo "slurm_ci: the rule's log path is not shown" >&2; exit 1; }
+grep -q 'dataset.npz: corrupt' "$work/failing/logs/ci/train_dft_pretrained.log" \
+    || { echo "slurm_ci: the rule's log does not name the corrupt file" >&2; exit 1; }
+[[ ! -e $work/failing/$failing_target ]] || { echo "slurm_ci: the failed job left its output" >&2; exit 1; }
 # Nothing marked complete: a dry run still has to make the output.
-dry_run=$(cd "$work/failing" && snakemake -n results/ci/dataset/dataset.npz --quiet rules --configfile "$config")
-grep -qw prepare_dataset <<<"$dry_run" || { echo "slurm_ci: after the failure the output counts as done" >&2; exit 1; }
+dry_run=$(cd "$work/failing" && snakemake -n "$failing_target" --quiet rules --configfile "$config")
+grep -qw train_dft_pretrained <<<"$dry_run" || { echo "slurm_ci: after the failure the output counts as done" >&2; exit 1; }
 .ci/slurm_cluster.sh stop
 
 stamp "waiting for the local reference run"
