@@ -14,14 +14,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 LOADERS = [experiment.load_hcp_experiment, experiment.load_bcc_elastic, experiment.load_phonon_dos,
            experiment.load_acoustic_slopes, experiment.load_self_diffusion, experiment.load_lattice_vs_pressure,
-           experiment.load_paper_reported_values]
+           experiment.load_paper_reported_values, experiment.load_self_diffusion_series, experiment.load_liquid_rdf,
+           experiment.load_liquid_adf]
 
 
 def test_the_tables_ship_inside_the_package():
     assert experiment.EXPERIMENT_DIR == REPO / "src" / "tifusion" / "data" / "experimental"
     assert (experiment.EXPERIMENT_DIR / "README.md").is_file()
     for spec in (experiment.HCP, experiment.BCC, experiment.PHONON_DOS, experiment.ACOUSTIC_SLOPES,
-                 experiment.SELF_DIFFUSION, experiment.LATTICE_VS_PRESSURE, experiment.PAPER_VALUES):
+                 experiment.SELF_DIFFUSION, experiment.LATTICE_VS_PRESSURE, experiment.PAPER_VALUES,
+                 experiment.SELF_DIFFUSION_SERIES, experiment.LIQUID_RDF, experiment.LIQUID_ADF):
         assert (experiment.EXPERIMENT_DIR / spec.file).is_file()
 
 
@@ -103,3 +105,17 @@ def test_repeated_temperature_is_refused(tmp_path):
     path = _broken_copy(tmp_path, edit)
     with pytest.raises(ValueError, match="temperature_K.*23"):
         experiment.load_hcp_experiment(path)
+
+
+def test_a_density_uniform_in_cos_theta_becomes_a_half_sine_of_unit_area_in_degrees(tmp_path):
+    cos_theta = np.linspace(-1, 1, 2001)
+    path = tmp_path / "adf.csv"
+    pd.DataFrame({"cos_theta": cos_theta, "adf_unnormalized": np.full_like(cos_theta, 3.0)}).to_csv(path, index=False)
+    theta, adf = experiment.measured_adf_per_degree(path)
+    np.testing.assert_allclose(adf, np.pi / 360 * np.sin(np.radians(theta)), atol=2e-5)
+    assert np.trapezoid(adf, theta) == pytest.approx(1.0)
+
+
+def test_the_measured_liquid_adf_has_its_nearest_neighbour_peak_near_60_degrees():
+    theta, adf = experiment.measured_adf_per_degree()
+    assert 50 < theta[np.argmax(adf)] < 70 and np.trapezoid(adf, theta) == pytest.approx(1.0)

@@ -3,7 +3,7 @@ Ornstein-Uhlenbeck process: <v(0) . v(t)> = (3 kT / m) exp(-gamma t) and D = kT 
 import numpy as np
 import pytest
 
-from tifusion.observables.dynamics import green_kubo_diffusion
+from tifusion.observables.dynamics import arrhenius_fit, green_kubo_diffusion
 from tifusion.units import MASS_TI, kT
 
 TEMPERATURE = 2000.0  # K
@@ -80,3 +80,12 @@ def test_origin_and_lag_settings_are_checked(velocities):
         green_kubo_diffusion(short, TIMESTEP, 1.0, origin_spacing=0.505)
     with pytest.raises(ValueError, match="shape"):
         green_kubo_diffusion(short[:, :, :2], TIMESTEP, 1.0)
+
+
+def test_arrhenius_fit_recovers_the_prefactor_and_activation_energy():
+    temperature = np.array([1950.0, 2000.0, 2060.0, 2110.0])
+    d0, activation = 2.0e-7, 60.0  # m^2/s, kJ/mol
+    fitted = arrhenius_fit(temperature, d0 * np.exp(-activation / kT(temperature)))
+    assert fitted == pytest.approx((d0, activation), rel=1e-9)
+    with pytest.raises(ValueError, match="positive"):
+        arrhenius_fit(temperature, [1.0, 0.0, 1.0, 1.0])

@@ -51,7 +51,8 @@ rule fig4:
 
 rule fig5:
     input:
-        experiment=experimental("liquid_ti_self_diffusion.csv"),
+        experiment=experimental("liquid_ti_self_diffusion.csv", "liquid_ti_self_diffusion_horbach2009.csv",
+                                "liquid_ti_rdf_holland_moritz2007.csv", "liquid_ti_adf_kim2007.csv"),
         structure=property_files("liquid_structure", "fig5"),
         diffusion=property_files("self_diffusion", "fig5"),
     output:

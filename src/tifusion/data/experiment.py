@@ -64,6 +64,19 @@ SELF_DIFFUSION = TableSpec(
     "liquid_ti_self_diffusion.csv", ("T_K", "D_m2_per_s", "D_err_m2_per_s"), ("method", "status"), "measured",
     "Meyer, Horbach, Heinen, Holland-Moritz & Unruh, Defect Diffus. Forum 289-292, 609 (2009)",
 )
+SELF_DIFFUSION_SERIES = TableSpec(
+    "liquid_ti_self_diffusion_horbach2009.csv", ("T_K", "D_m2_per_s"), (), "digitized",
+    "Horbach, Rozas, Unruh & Meyer, Phys. Rev. B 80, 212203 (2009), digitized in github.com/tummfm/DiffTTC",
+)
+LIQUID_RDF = TableSpec(
+    "liquid_ti_rdf_holland_moritz2007.csv", ("r_angstrom", "g_r"), (), "digitized",
+    "Holland-Moritz et al., Mater. Sci. Eng. A (2007), doi:10.1016/j.msea.2005.12.093, digitized in "
+    "github.com/tummfm/DiffTTC",
+)
+LIQUID_ADF = TableSpec(
+    "liquid_ti_adf_kim2007.csv", ("cos_theta", "adf_unnormalized"), (), "derived",
+    "Kim et al., J. Chem. Phys. (2007), doi:10.1063/1.2431173, digitized in github.com/tummfm/DiffTTC",
+)
 LATTICE_VS_PRESSURE = TableSpec(
     "hcp_ti_lattice_vs_pressure_293K_derived.csv",
     ("P_GPa", "a_over_a0", "c_over_c0", "c_over_a_over_c0a0", "V_over_V0"), (), "derived",
@@ -140,6 +153,33 @@ def load_acoustic_slopes(path=None):
 def load_self_diffusion(path=None):
     """Liquid Ti self-diffusion coefficient (m^2/s) near 2000 K."""
     return load_table(SELF_DIFFUSION, path)
+
+
+def load_self_diffusion_series(path=None):
+    """Liquid Ti self-diffusion coefficients (m^2/s) at 1952-2109 K, without error bars."""
+    return load_table(SELF_DIFFUSION_SERIES, path)
+
+
+def load_liquid_rdf(path=None):
+    """Liquid Ti pair distribution function g(r) near 1960 K (r in Angstrom)."""
+    return load_table(LIQUID_RDF, path)
+
+
+def load_liquid_adf(path=None):
+    """Liquid Ti bond-angle distribution against cos(theta), unnormalized."""
+    return load_table(LIQUID_ADF, path)
+
+
+def measured_adf_per_degree(path=None):
+    """The measured bond-angle distribution as the model's ADF is reported: a density in theta (degrees) with unit
+    area. A density in cos(theta) becomes one in theta by the Jacobian |d cos(theta)/d theta| = sin(theta)."""
+    table = load_liquid_adf(path)
+    cos_theta = np.clip(table["cos_theta"].to_numpy(), -1.0, 1.0)
+    theta = np.degrees(np.arccos(cos_theta))
+    density = table["adf_unnormalized"].to_numpy() * np.sin(np.radians(theta))
+    order = np.argsort(theta)
+    theta, density = theta[order], density[order]
+    return theta, density / np.trapezoid(density, theta)
 
 
 def load_lattice_vs_pressure(path=None):

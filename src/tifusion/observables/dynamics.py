@@ -28,6 +28,7 @@ import numpy as np
 
 from tifusion.md.steps import correlation_frames
 from tifusion.observables.statistics import DEFAULT_BLOCKS, block_average
+from tifusion.units import kT
 
 PAPER_ORIGINS = 160
 PAPER_ORIGIN_SPACING = 0.5  # ps
@@ -86,3 +87,13 @@ def green_kubo_diffusion(velocities, timestep, max_lag, n_origins=PAPER_ORIGINS,
     d, d_error = block_average(per_origin, n_blocks)
     mean, error = block_average(correlation, n_blocks)
     return Diffusion(float(d), float(d_error), VACF(time, mean, error), per_origin)
+
+
+def arrhenius_fit(temperature_K, diffusion):
+    """Least-squares line ln D = ln D0 - E_a / (k_B T) through (T, D) points: returns (D0, E_a), D0 in the units
+    of ``diffusion`` and E_a in kJ/mol (the activation energy per mole)."""
+    temperature_K, diffusion = np.asarray(temperature_K, float), np.asarray(diffusion, float)
+    if temperature_K.size < 2 or np.any(diffusion <= 0):
+        raise ValueError(f"an Arrhenius fit needs two or more positive D, got {diffusion}")
+    slope, intercept = np.polyfit(1.0 / kT(temperature_K), np.log(diffusion), 1)
+    return float(np.exp(intercept)), float(-slope)

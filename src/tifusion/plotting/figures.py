@@ -10,11 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tifusion.data.experiment import (load_acoustic_slopes, load_hcp_experiment, load_lattice_vs_pressure,
-                                      load_phonon_dos, load_self_diffusion)
+                                      load_liquid_rdf, load_phonon_dos, load_self_diffusion,
+                                      load_self_diffusion_series, measured_adf_per_degree)
 from tifusion.io import load_npz_metadata, provenance
+from tifusion.observables.dynamics import arrhenius_fit
 from tifusion.plotting.style import REFERENCE_STYLE, model_style, save_figure
 from tifusion.properties.tables import experimental_moduli, read_npz
-from tifusion.units import ANGSTROM, GPA, M2_PER_S
+from tifusion.units import ANGSTROM, GPA, M2_PER_S, kT
 
 ERRORBAR = dict(marker="o", markersize=3.5, capsize=2, linewidth=1.2)
 MISSING = dict(ha="center", va="center", fontsize=7, color="0.4", wrap=True)
@@ -154,8 +156,13 @@ def phonon_figure(phonons, styles):
 
 
 def liquid_figure(structure, diffusion, styles):
-    """Fig. 5: RDF (a) and ADF (b) at 1965 K, self-diffusion D(T) (c) with the measured point."""
+    """Fig. 5: RDF (a) and ADF (b) at 1965 K against the measured curves; self-diffusion D(T) (c) against the
+    measured points and their Arrhenius line."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    rdf = load_liquid_rdf()
+    axes[0].plot(rdf["r_angstrom"], rdf["g_r"], "k--", linewidth=1, label="experiment (Holland-Moritz 2007)")
+    theta, adf = measured_adf_per_degree()
+    axes[1].plot(theta, adf, "k--", linewidth=1, label="experiment (Kim 2007, RMC)")
     for model, result in structure.items():
         label, color = styles[model]
         axes[0].plot(result["r"] / ANGSTROM, result["g"], color=color, label=label)
@@ -165,14 +172,19 @@ def liquid_figure(structure, diffusion, styles):
     axes[0].set_xlabel("r (Å)")
     axes[0].set_ylabel("g(r)")
     axes[1].set_xlabel("angle θ (degrees)")
-    axes[1].set_ylabel("ADF (1/degree)")
+    axes[1].set_ylabel("ADF (1/degree, unit area)")
     if structure:
         temperature = float(next(iter(structure.values()))["temperature_K"])
         r_max = float(next(iter(structure.values()))["adf_r_max"]) / ANGSTROM
         axes[0].set_title(f"{temperature:g} K", loc="right", fontsize=9)
         axes[1].set_title(f"{temperature:g} K, triplets within {r_max:g} Å", loc="right", fontsize=9)
-    measured = load_self_diffusion()
-    axes[2].errorbar(measured["T_K"], measured["D_m2_per_s"] * 1e9, yerr=measured["D_err_m2_per_s"] * 1e9,
+    series, point = load_self_diffusion_series(), load_self_diffusion()
+    d0, activation = arrhenius_fit(series["T_K"], series["D_m2_per_s"])
+    line_t = np.linspace(series["T_K"].min() - 30, series["T_K"].max() + 30, 50)
+    axes[2].plot(line_t, d0 * np.exp(-activation / kT(line_t)) * 1e9, "k--", linewidth=1,
+                 label=f"Arrhenius fit, E$_a$ = {activation:.0f} kJ/mol")
+    axes[2].plot(series["T_K"], series["D_m2_per_s"] * 1e9, "ko", markersize=4, label="experiment (Horbach 2009)")
+    axes[2].errorbar(point["T_K"], point["D_m2_per_s"] * 1e9, yerr=point["D_err_m2_per_s"] * 1e9,
                      color="black", marker="s", linestyle="none", capsize=3, label="experiment (Meyer 2009)")
     for model, result in diffusion.items():
         label, color = styles[model]
@@ -184,8 +196,8 @@ def liquid_figure(structure, diffusion, styles):
     for ax in axes:
         _legend(ax, fontsize=7)
     fig.tight_layout()
-    _footnote(fig, "The measured RDF (Holland-Moritz et al. 2007) and ADF (Kim & Kelton 2007) are not available as "
-                   "numbers; measured D only at 2000 K (Meyer et al. 2009).")
+    _footnote(fig, "Measured g(r) near 1960 K and the ADF (derived from scattering data, as a density in θ with unit "
+                   "area) are digitized curves; the measured D carry no error bars except Meyer's 2000 K point.")
     return fig
 
 
