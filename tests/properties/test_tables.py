@@ -43,7 +43,8 @@ def test_paper_comparison_joins_this_run_with_the_paper_per_quantity_and_model()
     experiment = load_hcp_experiment().set_index("temperature_K").loc[temperatures]
     lattice = {"temperature_K": np.array(temperatures), "a": experiment["a_angstrom"].to_numpy() * ANGSTROM * 1.002,
                "c": experiment["c_angstrom"].to_numpy() * ANGSTROM * 0.999}
-    table1 = pd.DataFrame({"model": ["dft_pretrained"], "label": ["x"], "energy_rmse": [3.5], "force_rmse": [80.0]})
+    table1 = pd.DataFrame({"model": ["dft_pretrained"], "label": ["x"], "energy_rmse": [3.5], "force_rmse": [80.0],
+                           "virial_rmse": [30.0]})
     frame = tables.paper_comparison(
         {"dft_pretrained": "dft_pretrained", "fused": "dft_exp_fused"}, LABELS, table1,
         bcc={"fused": bcc(110.0, 80.0, 30.0)},
@@ -55,6 +56,11 @@ def test_paper_comparison_joins_this_run_with_the_paper_per_quantity_and_model()
     assert row.loc[("energy_rmse", "dft_pretrained"), "this_run"] == 3.5
     assert row.loc[("energy_rmse", "dft_pretrained"), "paper"] == 6.0
     assert row.loc[("force_rmse", "dft_pretrained"), "unit"] == "meV/Angstrom"
+    assert row.loc[("energy_rmse", "dft_pretrained"), "comparable"] == "yes"
+    # the paper's virial adds a force term to the strain derivative: no comparison, whatever the numbers
+    assert row.loc[("virial_rmse", "dft_pretrained"), "comparable"].startswith("not comparable")
+    assert "-dU/d(strain)" in row.loc[("virial_rmse", "dft_pretrained"), "definition"]
+    assert row.loc[("energy_rmse", "fused"), "comparable"] == ""  # nothing of this run to compare
     assert np.isnan(row.loc[("energy_rmse", "fused"), "this_run"])  # no Table 1 row for it
     assert row.loc[("energy_rmse", "fused"), "paper"] == 7.9
     assert row.loc[("bcc_C11_1273K", "fused"), "this_run"] == pytest.approx(110.0)

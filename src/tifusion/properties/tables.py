@@ -24,6 +24,7 @@ import pandas as pd
 
 from tifusion.data.experiment import load_bcc_elastic, load_hcp_experiment, load_paper_reported_values
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS, voigt_moduli
+from tifusion.properties.dft_errors import VIRIAL_DEFINITION
 from tifusion.units import ANGSTROM, GPA
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ STATIC_CONSTANTS = ("C11", "C12", "C13", "C33", "C44", "C66")
 STATIC_COLUMNS = (["source", "kind", "model", "a_angstrom", "c_angstrom", "c_over_a"]
                   + [f"{name}_GPa" for name in STATIC_CONSTANTS] + ["note"])
 MODULI = {"K": "bulk_modulus", "G": "shear_modulus", "nu": "poisson_ratio"}
-COMPARISON_COLUMNS = ["quantity", "model", "label", "paper_model", "this_run", "paper", "unit", "where", "definition"]
+COMPARISON_COLUMNS = ["quantity", "model", "label", "paper_model", "this_run", "paper", "unit", "where", "definition",
+                      "comparable"]
+NOT_COMPARABLE = {"virial_rmse": "virial definitions differ", "virial_mae": "virial definitions differ"}
 
 
 def read_npz(path):
@@ -152,7 +155,10 @@ def run_values(model, table1_rows, bcc, hcp, lattice):
         for quantity in TABLE1_QUANTITIES:
             if quantity in row:
                 unit = "meV/Angstrom" if quantity.startswith("force") else "meV/atom"
-                values[quantity] = (float(row[quantity]), unit, "DFT test set (Table 1)")
+                definition = "DFT test set (Table 1)"
+                if quantity.startswith("virial"):
+                    definition += f"; virial {VIRIAL_DEFINITION}"
+                values[quantity] = (float(row[quantity]), unit, definition)
     if bcc is not None:
         for constant in BCC_CONSTANTS:
             values[f"bcc_{constant}_1273K"] = (float(bcc[constant]) / GPA, "GPa",
@@ -196,8 +202,17 @@ def paper_comparison(paper_models, labels, table1_rows=None, bcc=None, hcp=None,
                          "paper_model": paper_model, "this_run": value,
                          "paper": np.nan if paper_row is None else float(paper_row["value"]),
                          "unit": unit if paper_row is None else paper_row["unit"],
-                         "where": "" if paper_row is None else paper_row["where"], "definition": definition})
+                         "where": "" if paper_row is None else paper_row["where"], "definition": definition,
+                         "comparable": comparability(quantity, value, paper_row)})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def comparability(quantity, value, paper_row):
+    """"yes" if this run's number and the paper's measure the same thing, "not comparable: why" if not, "" when one
+    of the two is missing."""
+    if paper_row is None or np.isnan(value):
+        return ""
+    return f"not comparable: {NOT_COMPARABLE[quantity]}" if quantity in NOT_COMPARABLE else "yes"
 
 
 def write_table2(bcc_paths, labels, table_path):
