@@ -88,8 +88,8 @@ INITIAL_MODEL_NOTE = " [initial model kept]"
 def initial_model_note(model_metadata):
     """:data:`INITIAL_MODEL_NOTE` for a model whose training kept its initial model (its provenance's
     ``selection.initial_model_kept``), else "": tables and figures append it to the model's label."""
-    selection = (model_metadata or {}).get("selection") or {}
-    return INITIAL_MODEL_NOTE if selection.get("initial_model_kept") else ""
+    selection = (model_metadata or {}).get("selection")
+    return INITIAL_MODEL_NOTE if isinstance(selection, dict) and selection.get("initial_model_kept") else ""
 
 
 def noted_labels(labels, model_metadata):

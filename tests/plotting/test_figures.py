@@ -3,6 +3,7 @@ subset of models, including none, and the plotted numbers are the files' numbers
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tifusion.data.experiment import load_hcp_experiment
@@ -105,7 +106,7 @@ def test_every_figure_is_written_for_any_subset_of_models(tmp_path, models):
             write(tmp_path, "lattice_temperature", {m: lattice("temperature_K", TEMPERATURES, shifts[m])
                                                      for m in models}), MODELS, out),
         "fig4": lambda out: figures.plot_phonons(write(tmp_path, "phonons", {m: phonons(1 + shifts[m]) for m in models}),
-                                                 MODELS, out),
+                                                 MODELS, out, tmp_path / "phonon_deviations.csv"),
         "fig5": lambda out: figures.plot_liquid(
             write(tmp_path, "liquid_structure", {m: liquid(1 + shifts[m]) for m in models}),
             write(tmp_path, "self_diffusion", {m: diffusion(1 + shifts[m]) for m in models}), MODELS, out),
@@ -117,6 +118,9 @@ def test_every_figure_is_written_for_any_subset_of_models(tmp_path, models):
         outputs = [tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"]
         plot(outputs)
         check_outputs(outputs, models)
+    deviations = pd.read_csv(tmp_path / "phonon_deviations.csv", comment="#")
+    assert sorted(set(deviations["model"])) == sorted(models)
+    assert (deviations["n_points"] > 0).all() and np.isfinite(deviations["rms_THz"].astype(float)).all()
 
 
 def test_elastic_figure_plots_the_files_numbers_in_gpa_and_angstrom():

@@ -14,6 +14,7 @@ import itertools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 
 from tifusion.potential import energy
@@ -116,3 +117,34 @@ def test_experimental_lattice_and_bad_input():
         phonons.hcp_phonopy(POT, None, 2.94, 4.77)  # Angstrom by mistake
     with pytest.raises(ValueError, match="supercell"):
         phonons.hcp_phonopy(POT, None, A, C, supercell=(3, 3, 0))
+
+
+def test_measured_points_sit_on_the_path_at_their_wave_vectors_length(phonon):
+    bands = phonons.band_structure(phonon, points_per_segment=5)
+    corners = dict(zip(["Gamma0", "M", "K", "Gamma", "A"], bands.label_distances))
+    reciprocal = phonons._reciprocal_lattice(phonon)  # columns, with 2 pi, 1/nm
+    directions = ["[z00]", "[z00]", "[zz0]", "[zz0]", "[zz0]", "[00z]"]
+    zetas = np.array([0.25, 0.5, 0.2, 1 / 3, 0.45, 0.3])
+    x = phonons.measured_path_coordinates(directions, zetas, bands.labels, bands.label_distances)
+    length = lambda q: np.linalg.norm(reciprocal @ np.asarray(q))  # noqa: E731
+    assert x[0] - corners["Gamma0"] == pytest.approx(length([0.25, 0, 0]))
+    assert x[1] == pytest.approx(corners["M"])
+    assert corners["Gamma"] - x[2] == pytest.approx(length([0.2, 0.2, 0]))  # on K-Gamma, measured from Gamma
+    assert x[3] == pytest.approx(corners["K"])
+    assert corners["K"] - x[4] == pytest.approx(length([0.45 - 1 / 3, 0.45 - 1 / 3, 0]))  # K-M', as long as K-M
+    assert x[5] - corners["Gamma"] == pytest.approx(length([0, 0, 0.3]))
+    off_path = phonons.measured_path_coordinates(["[00z]"], [0.2], ("Gamma", "M", "K"), bands.label_distances[:3])
+    assert np.isnan(off_path).all()
+
+
+def test_deviations_compare_each_point_with_the_nearest_band_on_its_segment():
+    distances = np.array([0.0, 1.0, 2.0, 2.0, 3.0])  # two segments meeting at 2
+    frequencies = np.stack([distances, 2 * distances + 1], axis=1)  # two bands
+    frequencies[3:] += 10  # the second segment is another stretch of the zone
+    measured = pd.DataFrame({"direction": ["[z00]", "[z00]", "[zz0]"], "branch": ["LA", "LA", "TA"],
+                             "nu_THz": [0.6, 3.9, 12.6], "path_coordinate": [0.5, 1.5, 2.5]})
+    rows = {(r["direction"], r["branch"]): r for r in phonons.dispersion_deviations(distances, frequencies, measured)}
+    # LA: 0.6 vs nearest band 0.5 (+0.1), 3.9 vs 4.0 (-0.1); TA: 12.6 vs 12.5 on the second segment only
+    assert rows[("[z00]", "LA")]["n_points"] == 2
+    assert rows[("[z00]", "LA")]["rms_THz"] == pytest.approx(0.1)
+    assert rows[("[zz0]", "TA")]["rms_THz"] == pytest.approx(0.1)

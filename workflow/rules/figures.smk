@@ -33,11 +33,14 @@ rule fig3:
 
 rule fig4:
     input:
-        experiment=experimental("hcp_ti_acoustic_slopes_293K_derived.csv", "hcp_ti_phonon_dos_295K_stassis1979.csv"),
+        experiment=experimental("hcp_ti_acoustic_slopes_293K_derived.csv", "hcp_ti_phonon_dos_295K_stassis1979.csv",
+                                "hcp_ti_phonon_dispersion_295K_stassis1979.csv"),
         phonons=property_files("phonons", "fig4"),
     output:
         pdf=report("<results>/figures/fig4.pdf", caption="../report/fig4.rst", category="Figures"),
         png="<results>/figures/fig4.png",
+        deviations=report("<results>/tables/phonon_deviations.csv", caption="../report/phonon_deviations.rst",
+                          category="Tables"),
     log:
         "<logs>/fig4.log",
     params:

@@ -1,7 +1,8 @@
-"""Rule fig4: phonon dispersion per model and the models' DOS against Stassis 1979."""
+"""Rule fig4: phonon dispersion per model against the measured points, the DOS against Stassis 1979, and the
+per-branch deviations table."""
 from tifusion import runtime
 from tifusion.plotting.figures import plot_phonons
 
 runtime.start(snakemake.log[0])
 plot_phonons(dict(zip(snakemake.params.models, snakemake.input.phonons)), snakemake.params.models_config,
-             [snakemake.output.pdf, snakemake.output.png])
+             [snakemake.output.pdf, snakemake.output.png], snakemake.output.deviations)

@@ -64,6 +64,13 @@ SELF_DIFFUSION = TableSpec(
     "liquid_ti_self_diffusion.csv", ("T_K", "D_m2_per_s", "D_err_m2_per_s"), ("method", "status"), "measured",
     "Meyer, Horbach, Heinen, Holland-Moritz & Unruh, Defect Diffus. Forum 289-292, 609 (2009)",
 )
+PHONON_DISPERSION = TableSpec(
+    "hcp_ti_phonon_dispersion_295K_stassis1979.csv", ("zeta", "nu_THz", "sigma_THz"), ("branch", "direction"),
+    "measured", "Stassis, Arch, Harmon & Wakabayashi, Phys. Rev. B 19, 181 (1979), Table I (295 K)",
+)
+# The reduced wave vector (reciprocal-lattice units) of a point zeta of each measured direction: [00z] is Gamma-A,
+# [z00] Gamma-M, [zz0] Gamma-K-M (K at 1/3, M at 1/2 for the hexagonal axes at 120 degrees).
+DISPERSION_DIRECTIONS = {"[00z]": (0.0, 0.0, 1.0), "[z00]": (1.0, 0.0, 0.0), "[zz0]": (1.0, 1.0, 0.0)}
 SELF_DIFFUSION_SERIES = TableSpec(
     "liquid_ti_self_diffusion_horbach2009.csv", ("T_K", "D_m2_per_s"), (), "digitized",
     "Horbach, Rozas, Unruh & Meyer, Phys. Rev. B 80, 212203 (2009), digitized in github.com/tummfm/DiffTTC",
@@ -153,6 +160,22 @@ def load_acoustic_slopes(path=None):
 def load_self_diffusion(path=None):
     """Liquid Ti self-diffusion coefficient (m^2/s) near 2000 K."""
     return load_table(SELF_DIFFUSION, path)
+
+
+def load_phonon_dispersion(path=None):
+    """Measured hcp Ti phonon frequencies at 295 K (THz, with sigma) per branch, direction and reduced zeta."""
+    table = load_table(PHONON_DISPERSION, path)
+    unknown = sorted(set(table["direction"]) - set(DISPERSION_DIRECTIONS))
+    if unknown:
+        raise ValueError(f"{table.attrs['source_file']}: unknown direction(s) {unknown} "
+                         f"(known: {sorted(DISPERSION_DIRECTIONS)})")
+    return table
+
+
+def dispersion_qpoints(table):
+    """[N, 3] reduced wave vectors of the rows of :func:`load_phonon_dispersion`."""
+    directions = np.array([DISPERSION_DIRECTIONS[d] for d in table["direction"]])
+    return directions * table["zeta"].to_numpy()[:, None]
 
 
 def load_self_diffusion_series(path=None):

@@ -8,12 +8,14 @@ legend label, and a missing one in a note on the panel.
 """
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from tifusion.data.experiment import (load_acoustic_slopes, load_hcp_experiment, load_lattice_vs_pressure,
-                                      load_liquid_rdf, load_phonon_dos, load_self_diffusion,
+                                      load_liquid_rdf, load_phonon_dispersion, load_phonon_dos, load_self_diffusion,
                                       load_self_diffusion_series, measured_adf_per_degree)
 from tifusion.io import load_npz_metadata, provenance
 from tifusion.observables.dynamics import arrhenius_fit
+from tifusion.properties.phonons import dispersion_deviations, measured_path_coordinates
 from tifusion.plotting.style import REFERENCE_STYLE, model_style, save_figure
 from tifusion.properties.tables import experimental_moduli, read_npz
 from tifusion.units import ANGSTROM, GPA, M2_PER_S, kT
@@ -113,8 +115,25 @@ def _acoustic_lines(ax, result, slopes):
             drawn = True
 
 
+def measured_on_path(result, measured=None):
+    """The measured dispersion with the path coordinate of each point on ``result``'s band path (NaN: off it)."""
+    measured = load_phonon_dispersion() if measured is None else measured
+    return measured.assign(path_coordinate=measured_path_coordinates(
+        measured["direction"], measured["zeta"], result["labels"], result["label_distances"]))
+
+
+def phonon_deviations(phonons, labels):
+    """Per model and measured branch: points on the path and rms deviation (THz) from the nearest model band."""
+    rows = []
+    for model, result in phonons.items():
+        for row in dispersion_deviations(result["distances"], result["frequencies"], measured_on_path(result)):
+            rows.append({"model": model, "label": labels.get(model, model), **row})
+    return pd.DataFrame(rows, columns=["model", "label", "direction", "branch", "n_points", "rms_THz"])
+
+
 def phonon_figure(phonons, styles):
-    """Fig. 4: dispersion along Gamma-M-K-Gamma-A, one panel per model, and the models' DOS vs Stassis 1979."""
+    """Fig. 4: dispersion along Gamma-M-K-Gamma-A with the measured points, one panel per model, and the models'
+    DOS vs Stassis 1979."""
     slopes = load_acoustic_slopes()
     dos_experiment = load_phonon_dos()
     n = max(1, len(phonons))
@@ -126,6 +145,10 @@ def phonon_figure(phonons, styles):
         distances = np.asarray(result["distances"])
         ax.plot(distances, result["frequencies"], color=color, linewidth=1.2)
         _acoustic_lines(ax, result, slopes)
+        measured = measured_on_path(result)
+        ax.errorbar(measured["path_coordinate"], measured["nu_THz"], yerr=measured["sigma_THz"], fmt="o",
+                    color="black", markersize=2.5, capsize=1.5, linewidth=0.8,
+                    label="measured, 295 K (Stassis 1979)")
         for x in result["label_distances"]:
             ax.axvline(x, color="0.7", linewidth=0.6)
         ax.set_xticks(result["label_distances"])
@@ -149,9 +172,8 @@ def phonon_figure(phonons, styles):
     dos_ax.set_title(f"({'abcdefg'[len(phonons)]}) density of states", loc="left", fontsize=9)
     _legend(dos_ax, fontsize=6)
     fig.tight_layout()
-    _footnote(fig, "The measured dispersion (Stassis et al. 1979) is not available as numbers: dashed lines from Γ are "
-                   "the long-wavelength acoustic slopes derived from ultrasonic elastic constants (293 K), not "
-                   "neutron data.")
+    _footnote(fig, "Points: inelastic neutron scattering at 295 K (Stassis et al. 1979), Γ-K-M read as (ζ, ζ, 0); "
+                   "dashed lines from Γ: acoustic slopes derived from ultrasonic elastic constants (293 K).")
     return fig
 
 
@@ -247,9 +269,14 @@ def plot_elastic_lattice(hcp_paths, lattice_paths, models_config, outputs):
           {"hcp_elastic": hcp_paths, "lattice_temperature": lattice_paths})
 
 
-def plot_phonons(phonon_paths, models_config, outputs):
-    """The ``fig4`` rule."""
-    _save(phonon_figure(_load(phonon_paths), _styles(phonon_paths, models_config)), outputs, phonon_paths)
+def plot_phonons(phonon_paths, models_config, outputs, deviations_path):
+    """The ``fig4`` rule: the figure and the per-branch deviations from the measured dispersion (CSV)."""
+    from tifusion.io import write_csv
+
+    phonons, styles = _load(phonon_paths), _styles(phonon_paths, models_config)
+    _save(phonon_figure(phonons, styles), outputs, phonon_paths)
+    write_csv(deviations_path, phonon_deviations(phonons, {name: style[0] for name, style in styles.items()}),
+              provenance({"inputs": phonon_paths, "units": "THz"}, None))
 
 
 def plot_liquid(structure_paths, diffusion_paths, models_config, outputs):

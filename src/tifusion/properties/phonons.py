@@ -199,3 +199,60 @@ def hcp_phonons(potential, params, lattice=None, supercell=PAPER_SUPERCELL, disp
     a, c = relaxed_lattice(potential, params) if lattice is None else (float(lattice[0]), float(lattice[1]))
     phonon = hcp_phonopy(potential, params, a, c, supercell, displacement)
     return Phonons(a, c, band_structure(phonon, path, points_per_segment), density_of_states(phonon, mesh))
+
+
+# Where each measured direction (data.experiment.DISPERSION_DIRECTIONS) runs on a path: (from corner, to corner,
+# zeta at the start, zeta at the end). [zz0] runs Gamma-K, then K-M' with M' = (1/2, 1/2, 0), a segment equivalent
+# to K-M by symmetry (same length, same frequencies).
+MEASURED_SEGMENTS = {"[00z]": [("Gamma", "A", 0.0, 0.5)], "[z00]": [("Gamma", "M", 0.0, 0.5)],
+                     "[zz0]": [("Gamma", "K", 0.0, 1 / 3), ("K", "M", 1 / 3, 0.5)]}
+
+
+def measured_path_coordinates(directions, zetas, labels, label_distances):
+    """Path coordinate (the units of ``label_distances``) of measured points given by direction and reduced zeta;
+    NaN where the path has no segment for them."""
+    labels, corners = list(labels), np.asarray(label_distances, dtype=float)
+    coordinates = np.full(len(zetas), np.nan)
+    for i, (direction, zeta) in enumerate(zip(directions, zetas)):
+        for start, end, zeta_start, zeta_end in MEASURED_SEGMENTS[direction]:
+            if not zeta_start <= zeta <= zeta_end + 1e-9:
+                continue
+            for j in range(len(labels) - 1):
+                pair = (labels[j], labels[j + 1])
+                if pair in ((start, end), (end, start)):
+                    from_x, to_x = (corners[j], corners[j + 1]) if pair[0] == start else (corners[j + 1], corners[j])
+                    coordinates[i] = from_x + (zeta - zeta_start) / (zeta_end - zeta_start) * (to_x - from_x)
+                    break
+            if not np.isnan(coordinates[i]):
+                break
+    return coordinates
+
+
+def dispersion_deviations(distances, frequencies, measured):
+    """Per measured (direction, branch): the number of points on the path and the rms of (nearest model band -
+    measured frequency), THz. ``distances``, ``frequencies``: a band structure; ``measured``: the measured table
+    with a ``path_coordinate`` column (:func:`measured_path_coordinates`). The measured branches are not matched
+    to the model's by eigenvector: each point is compared with the closest model frequency at its wave vector."""
+    distances, frequencies = np.asarray(distances), np.asarray(frequencies)
+    rows = []
+    for (direction, branch), group in measured.groupby(["direction", "branch"], sort=False):
+        on_path = group[np.isfinite(group["path_coordinate"])]
+        residuals = []
+        for x, nu in zip(on_path["path_coordinate"], on_path["nu_THz"]):
+            # the path visits a corner twice (its two segments meet there): take the segment the point belongs to
+            bands = [np.interp(x, *_segment_of(distances, frequencies[:, band], x))
+                     for band in range(frequencies.shape[1])]
+            residuals.append(min(bands, key=lambda model_nu: abs(model_nu - nu)) - nu)
+        residuals = np.asarray(residuals)
+        rows.append({"direction": direction, "branch": branch, "n_points": len(residuals),
+                     "rms_THz": float(np.sqrt(np.mean(residuals ** 2))) if len(residuals) else np.nan})
+    return rows
+
+
+def _segment_of(distances, values, x):
+    """(distances, values) of the stretch of the path with strictly increasing distances that contains ``x``."""
+    breaks = np.flatnonzero(np.diff(distances) <= 0) + 1
+    for piece in np.split(np.arange(len(distances)), breaks):
+        if distances[piece[0]] <= x <= distances[piece[-1]]:
+            return distances[piece], values[piece]
+    return distances, values
