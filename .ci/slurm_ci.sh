@@ -55,7 +55,7 @@ stamp "a failing job: the workflow exits non-zero, names the rule's log, and kee
 python .ci/slurm_test_profile.py "$work/overlay" --configfile "$config" >/dev/null
 failing_target=results/ci/models/dft_pretrained/model.npz
 mkdir -p "$work/failing/results/ci/dataset"
-head -c 5000 /dev/urandom >"$work/failing/results/ci/dataset/dataset.npz"
+printf 'not a dataset' >"$work/failing/results/ci/dataset/dataset.npz"
 set +e
 (cd "$work/failing" && timeout -s INT 600 snakemake "$failing_target" --profile slurm --profile "$work/overlay" \
     --retries 0 --configfile "$config") >"$work/failing.log" 2>&1
@@ -65,7 +65,7 @@ grep -A6 '^Error in rule' "$work/failing.log" || tail -n 20 "$work/failing.log"
 ((rc != 0 && rc != 124)) || { echo "slurm_ci: the failing workflow exited $rc (0 = success, 124 = timeout)" >&2; exit 1; }
 grep -q 'submitted with SLURM jobid' "$work/failing.log" || { echo "slurm_ci: the failing job never reached SLURM" >&2; exit 1; }
 grep -q 'logs/ci/train_dft_pretrained.log' "$work/failing.log" || { echo "slurm_ci: the rule's log path is not shown" >&2; exit 1; }
-grep -q 'dataset.npz: corrupt' "$work/failing/logs/ci/train_dft_pretrained.log" \
+grep -q 'dataset.npz: cannot read' "$work/failing/logs/ci/train_dft_pretrained.log" \
     || { echo "slurm_ci: the rule's log does not name the corrupt file" >&2; exit 1; }
 [[ ! -e $work/failing/$failing_target ]] || { echo "slurm_ci: the failed job left its output" >&2; exit 1; }
 # Nothing marked complete: a dry run still has to make the output.
