@@ -88,8 +88,9 @@ fi
 
 stamp "a finished training rerun (--forcerun) writes the same model without training again"
 cp "$work/local/results/ci/models/dft_exp_fused/model.npz" "$work/fused_before.npz"
-(cd "$work/local" && snakemake --cores 2 --forcerun train_exp_model --until train_exp_model \
-    results/ci/properties/dft_exp_fused/hcp_elastic.npz --configfile "$config") >"$work/rerun.log" 2>&1 \
+# (the target first: --forcerun takes every rule name that follows it)
+(cd "$work/local" && snakemake results/ci/models/dft_exp_fused/model.npz --cores 2 --forcerun train_exp_model \
+    --configfile "$config") >"$work/rerun.log" 2>&1 \
     || { tail -n 30 "$work/rerun.log"; echo "slurm_ci: the rerun of a finished training failed" >&2; exit 1; }
 grep -q 'holds this training, finished' "$work/local/logs/ci/train_exp_model/dft_exp_fused.log" \
     || { echo "slurm_ci: the rerun trained again" >&2; exit 1; }
