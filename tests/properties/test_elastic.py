@@ -25,20 +25,27 @@ MD = dict(dt_ps=0.001, thermostat="langevin", friction_per_ps=4.0, nose_hoover_t
           checkpoint_ps=None, barostat=dict(tau_ps=0.3, compressibility_per_GPa=1 / 100))
 
 
+# Seed-to-seed standard deviation (GPa) of this test's protocol, from `python bench/eam_elastic_scatter.py` (10
+# seeds): the jackknife errors of C11 and C12 are ~30 % smaller than it (the in-plane shear stresses decorrelate
+# slowly at 30 K), so the tolerance is 3 of these plus 1 GPa for the anharmonic shift at 30 K (C33: -0.7). The
+# unrelaxed C11 and C12 (161.4, 74.8) are outside it.
+SCATTER = dict(C11=3.5, C12=3.5, C13=0.04, C33=0.10, C44=0.03)
+
+
 @pytest.mark.slow
 def test_hcp_constants_at_low_temperature_approach_the_static_relaxed_ion_values(seed):
     positions, box = hcp_supercell(A, C, (3, 3, 2))  # 36 atoms: explicit periodic images for the 7.5 A cutoff
-    protocol = dict(MD, equilibration_ps=0.4, production_ps=2.0, frame_interval_ps=0.01, n_blocks=10)
+    protocol = dict(MD, equilibration_ps=0.4, production_ps=8.0, frame_interval_ps=0.02, n_blocks=10)
     result, _ = hcp_elastic_at(EAM, None, positions, box, 30.0, protocol, state_key(seed, "test_hcp"))
     for name, static in STATIC.items():
-        value, error = float(result[name]) / GPA, float(result[f"{name}_err"]) / GPA
-        assert abs(value - static) < 2 * error + 2.0, (name, value, error, static)
+        value = float(result[name]) / GPA
+        assert abs(value - static) < 3 * SCATTER[name] + 1.0, (name, value, static)
     k, g, nu = voigt_moduli(*(STATIC[name] for name in ("C11", "C12", "C13", "C33", "C44")))
     assert float(result["K"]) / GPA == pytest.approx(k, abs=2.0)
     assert float(result["G"]) / GPA == pytest.approx(g, abs=2 * float(result["G_err"]) / GPA + 1.5)
     assert abs(float(result["temperature"]) - 30.0) < 3 * float(result["temperature_err"]) + 1.5
     assert abs(float(result["pressure"])) / GPA < 0.5  # thermal pressure at 30 K in the 0 K box
-    assert result["tensor"].shape == (3, 3, 3, 3) and int(result["n_frames"]) == 200
+    assert result["tensor"].shape == (3, 3, 3, 3) and int(result["n_frames"]) == 400
     for name in (*STATIC, "K", "G", "nu", "pressure"):
         assert float(result[f"{name}_tau_ps"]) >= 0.01 and result[f"{name}_resolved"].dtype == bool
 
