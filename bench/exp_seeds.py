@@ -3,6 +3,7 @@
     python bench/exp_seeds.py --run results/default    # 5 seeds, every EXP model of the config (~1.5-2 h, 2 cores)
     python bench/exp_seeds.py --run results/default --quick        # 2 seeds
     python bench/exp_seeds.py --run results/default --seeds 0 1 2 --models dft_exp_fused --jobs 2
+    python bench/exp_seeds.py --run results/default --report       # the table of the seeds done so far
 
 ``DIR`` is the results folder of a pipeline run of the same config that holds the dataset and the pre-trained model
 (``snakemake --cores all results/default/models/dft_pretrained/model.npz`` makes them in ``results/default``). For each seed s the bench trains
@@ -137,6 +138,8 @@ def main():
     parser.add_argument("--jobs", type=int, default=1, help="trainings run in parallel processes")
     parser.add_argument("--force-factor", type=float, default=1.25)
     parser.add_argument("--quick", action="store_true", help="2 seeds")
+    parser.add_argument("--report", action="store_true",
+                        help="print the table of the seeds already done (another call may still be running)")
     args = parser.parse_args()
     config = load_config(args.config)
     models = args.models or exp_models(config)
@@ -152,16 +155,19 @@ def main():
              for m in group if m is not None]
     todo = [(args.run, args.config, m, s, out) for s in seeds for m in order
             if not (out / f"seed{s}_{m}.json").exists()]
-    if todo:
+    if todo and not args.report:
         if args.jobs > 1:
             with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
                 pool.map(run_one, todo, chunksize=1)
         else:
             for job in todo:
                 run_one(job)
-    results = [json.loads((out / f"seed{s}_{m}.json").read_text()) for s in seeds for m in models]
+    results = [json.loads((out / f"seed{s}_{m}.json").read_text()) for s in seeds for m in models
+               if (out / f"seed{s}_{m}.json").exists()]
     fused_like = [m for m in models if "dft" in config["models"][m]["schedule"]]
-    print(f"# EXP stage over seeds {seeds}: {args.config}, pre-trained model of {args.run}\n")
+    done = {m: sorted(r["seed"] for r in results if r["model"] == m) for m in models}
+    print(f"# EXP stage over seeds {seeds}: {args.config}, pre-trained model of {args.run}")
+    print("# seeds done: " + "; ".join(f"{m} {done[m]}" for m in models) + "\n")
     report(results, models, args.force_factor, fused_like)
 
 
