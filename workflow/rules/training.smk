@@ -17,6 +17,7 @@ rule train_dft_pretrained:
         fit_offset=config["dft_pretraining"]["fit_atom_energy_offset"],
         seed=config["seed"],
         checkpoint=f"results/{RUN}/checkpoints/dft_pretrained.npz",
+    priority: 10  # trainings are the critical path: start them before other models' properties
     threads: 1
     resources:
         gpu=1,
@@ -49,6 +50,7 @@ rule train_exp_model:
         dft=dft_settings,
         seed=config["seed"],
         checkpoint=f"results/{RUN}/checkpoints/{{model}}.npz",
+    priority: 10  # trainings are the critical path: start them before other models' properties
     threads: 1
     resources:
         gpu=1,
