@@ -269,15 +269,11 @@ def train_dft(potential, params, dataset, settings, seed, checkpoint_path, histo
     After every epoch: validation metrics, a log line with ETA, a checkpoint (params, optimizer
     state, best params) and the history CSV. The best-validation-loss parameters are kept.
     """
-    from tifusion.training.checkpoint import canonical, load_checkpoint, load_finished, save_checkpoint, save_finished
+    from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint, save_finished
 
-    finished = load_finished(checkpoint_path, {"best_params": params}, run_key)
+    finished = finished_training(checkpoint_path, {"best_params": params}, run_key, history_path)
     if finished is not None:
         outputs, info = finished
-        log.info("%s holds this training, finished after epoch %d: writing its outputs", checkpoint_path,
-                 info["epoch"])
-        if history_path is not None:
-            write_history(history_path, info["history"])
         return outputs["best_params"], info
     trainer = make_dft_trainer(potential, dataset, settings, seed)
     state = {"params": params, "opt_state": trainer.init(params), "best_params": params}
@@ -329,6 +325,20 @@ def check_finite_epoch(params, metrics, epoch, what):
     if bad or not all(bool(np.all(np.isfinite(np.asarray(x)))) for x in jax.tree_util.tree_leaves(params)):
         raise FloatingPointError(f"{what}, epoch {epoch}: {'the ' + ', '.join(bad) if bad else 'a parameter'} is not "
                                  "finite (a learning rate or loss weight too large?); no model is written")
+
+
+def finished_training(checkpoint_path, template, run_key, history_path):
+    """(outputs, info) of a finished training's checkpoint, with its history CSV written again, or None if the
+    checkpoint does not hold a finished run of ``run_key``."""
+    from tifusion.training.checkpoint import load_finished
+
+    finished = load_finished(checkpoint_path, template, run_key)
+    if finished is not None:
+        log.info("%s holds this training, finished after epoch %d: writing its outputs", checkpoint_path,
+                 finished[1]["epoch"])
+        if history_path is not None:
+            write_history(history_path, finished[1]["history"])
+    return finished
 
 
 def write_history(path, history):

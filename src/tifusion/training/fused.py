@@ -24,8 +24,9 @@ import numpy as np
 
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
 from tifusion.runtime import phase
-from tifusion.training.checkpoint import canonical, load_checkpoint, load_finished, save_checkpoint, save_finished
-from tifusion.training.dft import check_finite_epoch, fisher_diagonal, make_dft_trainer, write_history
+from tifusion.training.checkpoint import canonical, load_checkpoint, save_checkpoint, save_finished
+from tifusion.training.dft import (check_finite_epoch, finished_training, fisher_diagonal, make_dft_trainer,
+                                  write_history)
 from tifusion.training.exp import experimental_statepoints, make_exp_trainer, step_guard_settings
 from tifusion.training.exp_updates import needs_dft_fisher
 from tifusion.training.settings import merged
@@ -82,13 +83,9 @@ def train_schedule(potential, params, dataset, entry, exp_settings, dft_settings
                    history_path=None, run_key=""):
     """Run a model's schedule; returns (selected params, final params, info). Resumes from the checkpoint; a
     finished run's checkpoint gives its results without recomputing."""
-    finished = load_finished(checkpoint_path, {"best_params": params, "params": params}, run_key)
+    finished = finished_training(checkpoint_path, {"best_params": params, "params": params}, run_key, history_path)
     if finished is not None:
         outputs, info = finished
-        log.info("%s holds this training, finished after epoch %d: writing its outputs", checkpoint_path,
-                 info["epoch"])
-        if history_path is not None:
-            write_history(history_path, info["history"])
         return outputs["best_params"], outputs["params"], info
     schedule = list(entry["schedule"])
     epochs = int(entry["epochs"])
