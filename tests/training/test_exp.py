@@ -67,7 +67,7 @@ def test_gauss_newton_updates_lower_the_experimental_loss_of_a_two_parameter_eam
     params = dict(EAM_START)
     state = trainer.init(params)
     losses, steps = [], []
-    for epoch in range(3):
+    for epoch in range(2):
         new, state, metrics = trainer.epoch(params, state, epoch)
         losses.append(metrics["exp_loss"])
         steps.append(max(abs(float(new["embed"] - params["embed"])), abs(float(new["pair"] - params["pair"]))))

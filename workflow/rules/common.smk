@@ -168,5 +168,11 @@ def paper_models():
     return {name: paper for name, paper in mapping.items() if name in MODELS}
 
 
-def comparison_files(prop):
-    return expand("<results>/properties/{model}/{prop}.npz", model=list(paper_models()), prop=prop)
+def comparison_models(figure=None):
+    """The paper-mapped models, restricted to those a figure shows (its property runs are the ones the run makes)."""
+    shown = set(figure_models(figure)) if figure else set(MODELS)
+    return [name for name in paper_models() if name in shown]
+
+
+def comparison_files(prop, figure=None):
+    return expand("<results>/properties/{model}/{prop}.npz", model=comparison_models(figure), prop=prop)

@@ -165,11 +165,16 @@ rule static_elastic:
 
 rule paper_comparison:
     input:
-        experiment=experimental("paper_reported_values.csv", "hcp_ti_elastic_and_lattice.csv"),
+        experiment=experimental("paper_reported_values.csv", "hcp_ti_elastic_and_lattice.csv",
+                                "hcp_ti_phonon_dispersion_295K_stassis1979.csv", "liquid_ti_rdf_holland_moritz2007.csv",
+                                "liquid_ti_self_diffusion_horbach2009.csv"),
         table1="<results>/tables/table1.csv",
         bcc=comparison_files("bcc_elastic"),
         hcp=comparison_files("hcp_elastic"),
         lattice=comparison_files("lattice_temperature"),
+        phonons=comparison_files("phonons", "fig4"),
+        structure=comparison_files("liquid_structure", "fig5"),
+        diffusion=comparison_files("self_diffusion", "fig5"),
     output:
         table=report("<results>/tables/paper_comparison.csv", caption="../report/paper_comparison.rst",
                      category="Tables"),
@@ -177,6 +182,8 @@ rule paper_comparison:
         "<logs>/paper_comparison.log",
     params:
         paper_models=paper_models(),
+        phonon_models=comparison_models("fig4"),
+        liquid_models=comparison_models("fig5"),
         labels=model_labels(),
     conda:
         "../../envs/cpu.yaml"

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from tifusion.data.experiment import (load_acoustic_slopes, load_hcp_experiment, load_lattice_vs_pressure,
-                                      load_liquid_rdf, load_phonon_dispersion, load_phonon_dos, load_self_diffusion,
+                                      load_liquid_rdf, load_phonon_dos, load_self_diffusion,
                                       load_self_diffusion_series, measured_adf_per_degree)
 from tifusion.io import load_npz_metadata, provenance
 from tifusion.observables.dynamics import arrhenius_fit
-from tifusion.properties.phonons import dispersion_deviations, measured_path_coordinates
+from tifusion.properties.offtarget import measured_on_path, phonon_deviations
 from tifusion.plotting.style import REFERENCE_STYLE, model_style, save_figure
 from tifusion.properties.tables import experimental_moduli, read_npz
 from tifusion.units import ANGSTROM, GPA, M2_PER_S, kT
@@ -113,22 +113,6 @@ def _acoustic_lines(ax, result, slopes):
             ax.plot(gamma + np.sign(other - gamma) * k, frequency, label=None if drawn else
                     "acoustic slopes derived from ultrasonic $C_{ij}$", **REFERENCE_STYLE)
             drawn = True
-
-
-def measured_on_path(result, measured=None):
-    """The measured dispersion with the path coordinate of each point on ``result``'s band path (NaN: off it)."""
-    measured = load_phonon_dispersion() if measured is None else measured
-    return measured.assign(path_coordinate=measured_path_coordinates(
-        measured["direction"], measured["zeta"], result["labels"], result["label_distances"]))
-
-
-def phonon_deviations(phonons, labels):
-    """Per model and measured branch: points on the path and rms deviation (THz) from the nearest model band."""
-    rows = []
-    for model, result in phonons.items():
-        for row in dispersion_deviations(result["distances"], result["frequencies"], measured_on_path(result)):
-            rows.append({"model": model, "label": labels.get(model, model), **row})
-    return pd.DataFrame(rows, columns=["model", "label", "direction", "branch", "n_points", "rms_THz"])
 
 
 def phonon_figure(phonons, styles):

@@ -16,14 +16,20 @@ Deviations from experiment (``paper_comparison``), over the temperatures the run
   EXP-trained models);
 - ``max_rel_dev_lattice_constants``: the larger of the mean relative deviations of a and c
   from NPT at zero pressure (the paper: below 0.1 % for the fused model).
+
+Off-target rows (:mod:`tifusion.properties.offtarget`) put the model next to measured data in the
+``experiment`` column: phonon rms deviations (pooled and per branch), g(r) peak positions and height,
+and D at the measured temperatures.
 """
 import logging
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from tifusion.data.experiment import load_bcc_elastic, load_hcp_experiment, load_paper_reported_values
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS, voigt_moduli
+from tifusion.properties import offtarget
 from tifusion.properties.dft_errors import VIRIAL_DEFINITION
 from tifusion.units import ANGSTROM, GPA
 
@@ -43,8 +49,8 @@ STATIC_CONSTANTS = ("C11", "C12", "C13", "C33", "C44", "C66")
 STATIC_COLUMNS = (["source", "kind", "model", "a_angstrom", "c_angstrom", "c_over_a"]
                   + [f"{name}_GPa" for name in STATIC_CONSTANTS] + ["note"])
 MODULI = {"K": "bulk_modulus", "G": "shear_modulus", "nu": "poisson_ratio"}
-COMPARISON_COLUMNS = ["quantity", "model", "label", "paper_model", "this_run", "paper", "unit", "where", "definition",
-                      "comparable"]
+COMPARISON_COLUMNS = ["quantity", "model", "label", "paper_model", "this_run", "paper", "experiment", "unit", "where",
+                      "definition", "comparable"]
 NOT_COMPARABLE = {"virial_rmse": "virial definitions differ", "virial_mae": "virial definitions differ"}
 
 
@@ -147,8 +153,16 @@ def lattice_deviation(lattice, table=None):
                for name in ("a", "c"))
 
 
+class Value(NamedTuple):
+    """One number of a run for the paper comparison, with the measured value where one exists."""
+    value: float
+    unit: str
+    definition: str
+    experiment: float = np.nan
+
+
 def run_values(model, table1_rows, bcc, hcp, lattice):
-    """{quantity: (value, unit, definition)} of one model, from whichever inputs exist (None: absent)."""
+    """{quantity: Value} of one model's target and training numbers, from whichever inputs exist (None: absent)."""
     values = {}
     if table1_rows is not None and model in set(table1_rows["model"]):
         row = table1_rows.set_index("model").loc[model]
@@ -158,52 +172,85 @@ def run_values(model, table1_rows, bcc, hcp, lattice):
                 definition = "DFT test set (Table 1)"
                 if quantity.startswith("virial"):
                     definition += f"; virial {VIRIAL_DEFINITION}"
-                values[quantity] = (float(row[quantity]), unit, definition)
+                values[quantity] = Value(float(row[quantity]), unit, definition)
     if bcc is not None:
         for constant in BCC_CONSTANTS:
-            values[f"bcc_{constant}_1273K"] = (float(bcc[constant]) / GPA, "GPa",
-                                               f"bcc NVT at {float(bcc['temperature_K']):g} K (Table 2)")
+            values[f"bcc_{constant}_1273K"] = Value(float(bcc[constant]) / GPA, "GPa",
+                                                    f"bcc NVT at {float(bcc['temperature_K']):g} K (Table 2)")
     span = None
     if hcp is not None:
         deviation, largest = elastic_deviations(hcp)
         span = f"{len(hcp['temperature_K'])} temperatures {min(hcp['temperature_K']):g}-{max(hcp['temperature_K']):g} K"
         for name, long_name in MODULI.items():
-            values[f"mean_rel_dev_{long_name}_4_973K"] = (deviation[name], "percent",
-                                                          f"mean |{name}/{name}_exp - 1| over {span}")
-        values["max_rel_dev_K_G_nu_4_973K"] = (largest, "percent", f"largest of the K, G, nu means over {span}")
+            values[f"mean_rel_dev_{long_name}_4_973K"] = Value(deviation[name], "percent",
+                                                               f"mean |{name}/{name}_exp - 1| over {span}")
+        values["max_rel_dev_K_G_nu_4_973K"] = Value(largest, "percent", f"largest of the K, G, nu means over {span}")
     if lattice is not None:
         span = (f"{len(lattice['temperature_K'])} temperatures {min(lattice['temperature_K']):g}-"
                 f"{max(lattice['temperature_K']):g} K")
-        values["max_rel_dev_lattice_constants_4_973K"] = (lattice_deviation(lattice), "percent",
-                                                          f"larger of the a, c mean deviations over {span}")
+        values["max_rel_dev_lattice_constants_4_973K"] = Value(lattice_deviation(lattice), "percent",
+                                                               f"larger of the a, c mean deviations over {span}")
     return values
 
 
-def paper_comparison(paper_models, labels, table1_rows=None, bcc=None, hcp=None, lattice=None, paper=None):
-    """This run's headline numbers next to the paper's, one row per (quantity, model).
+def off_target_values(model, phonons, structure, diffusion):
+    """{quantity: Value} of one model's off-target numbers against measured data (None: not run)."""
+    values = {}
+    if phonons is not None:
+        deviations = offtarget.phonon_deviations({model: phonons}, {})
+        rms, n_points = offtarget.overall_phonon_rms(deviations)
+        values["phonon_rms_all_branches"] = Value(rms, "THz", f"rms of model - measured over {n_points} points "
+                                                              "(Stassis 1979, 295 K; nearest model band)")
+        for row in deviations.itertuples():
+            values[f"phonon_rms_{row.direction}_{row.branch}"] = Value(
+                row.rms_THz, "THz", f"rms of model - measured over {row.n_points} points of this branch")
+    if structure is not None:
+        where = (f"g(r) at {float(structure['temperature_K']):g} K vs measured near 1960 K "
+                 "(Holland-Moritz 2007), on the range both cover")
+        for name, (model_value, measured) in offtarget.rdf_peak_comparison(structure).items():
+            unit = "1" if name.endswith("height") else "Angstrom"
+            values[f"rdf_{name}"] = Value(model_value, unit, where, measured)
+    if diffusion is not None:
+        temperatures, measured = offtarget.measured_diffusion()
+        model_values = offtarget.diffusion_at(diffusion, temperatures)
+        simulated = ", ".join(f"{t:g}" for t in np.asarray(diffusion["temperature_K"]))
+        for temperature, model_value, measured_value in zip(temperatures, model_values, measured):
+            values[f"self_diffusion_{temperature:.0f}K"] = Value(
+                model_value * 1e9, "1e-9 m^2/s", f"Arrhenius line through the model's D at {simulated} K; "
+                                                 "measured: Horbach 2009", measured_value * 1e9)
+    return values
+
+
+def paper_comparison(paper_models, labels, table1_rows=None, bcc=None, hcp=None, lattice=None, paper=None,
+                     phonons=None, structure=None, diffusion=None):
+    """This run's headline numbers next to the paper's and, for off-target properties, next to experiment; one row
+    per (quantity, model).
 
     ``paper_models``: {model in this run: model name in the paper's table} (dft_pretrained,
-    dft_exp_sequential, dft_exp_fused). ``bcc``, ``hcp``, ``lattice``: {model: property arrays}
-    (models without a file are left out); ``table1_rows``: the Table 1 CSV as a DataFrame.
-    Rows: every quantity computed for a model, and every paper value of a mapped model (with an
-    empty ``this_run`` if the run has no such number).
+    dft_exp_sequential, dft_exp_fused). ``bcc``, ``hcp``, ``lattice``, ``phonons``, ``structure`` (liquid),
+    ``diffusion``: {model: property arrays} (models without a file are left out); ``table1_rows``: the Table 1
+    CSV as a DataFrame. Rows: every quantity computed for a model, and every paper value of a mapped model (with
+    an empty ``this_run`` if the run has no such number).
     """
     paper = load_paper_reported_values() if paper is None else paper
     rows = []
     for model, paper_model in paper_models.items():
         values = run_values(model, table1_rows, (bcc or {}).get(model), (hcp or {}).get(model),
                             (lattice or {}).get(model))
+        values.update(off_target_values(model, (phonons or {}).get(model), (structure or {}).get(model),
+                                        (diffusion or {}).get(model)))
         reported = paper[paper["model"] == paper_model].set_index("quantity")
         quantities = list(values) + [q for q in reported.index if q not in values]
         for quantity in quantities:
-            value, unit, definition = values.get(quantity, (np.nan, None, "not computed by this run"))
+            value = values.get(quantity, Value(np.nan, None, "not computed by this run"))
             paper_row = reported.loc[quantity] if quantity in reported.index else None
             rows.append({"quantity": quantity, "model": model, "label": labels.get(model, model),
-                         "paper_model": paper_model, "this_run": value,
+                         "paper_model": paper_model, "this_run": value.value,
                          "paper": np.nan if paper_row is None else float(paper_row["value"]),
-                         "unit": unit if paper_row is None else paper_row["unit"],
-                         "where": "" if paper_row is None else paper_row["where"], "definition": definition,
-                         "comparable": comparability(quantity, value, paper_row)})
+                         "experiment": value.experiment,
+                         "unit": value.unit if paper_row is None else paper_row["unit"],
+                         "where": "" if paper_row is None else paper_row["where"], "definition": value.definition,
+                         "comparable": comparability(quantity, value.value, paper_row)})
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
@@ -298,7 +345,7 @@ def write_static_elastic(model_paths, labels, table_path, teacher=False):
 
 
 def write_paper_comparison(paper_models, labels, table_path, table1_path=None, bcc_paths=None, hcp_paths=None,
-                           lattice_paths=None):
+                           lattice_paths=None, phonon_paths=None, structure_paths=None, diffusion_paths=None):
     """The ``paper_comparison`` rule: read the inputs that exist for each model and write the CSV."""
     from tifusion.io import load_npz_metadata, noted_labels, provenance, write_csv
 
@@ -308,6 +355,9 @@ def write_paper_comparison(paper_models, labels, table_path, table1_path=None, b
     labels = noted_labels(labels, {name: (load_npz_metadata(path) or {}).get("model_metadata")
                                    for name, path in (hcp_paths or {}).items()})
     table1_rows = pd.read_csv(table1_path) if table1_path else None
-    frame = paper_comparison(paper_models, labels, table1_rows, load(bcc_paths), load(hcp_paths), load(lattice_paths))
-    inputs = {"table1": table1_path, "bcc": bcc_paths, "hcp": hcp_paths, "lattice": lattice_paths}
+    frame = paper_comparison(paper_models, labels, table1_rows, load(bcc_paths), load(hcp_paths), load(lattice_paths),
+                             phonons=load(phonon_paths), structure=load(structure_paths),
+                             diffusion=load(diffusion_paths))
+    inputs = {"table1": table1_path, "bcc": bcc_paths, "hcp": hcp_paths, "lattice": lattice_paths,
+              "phonons": phonon_paths, "liquid_structure": structure_paths, "self_diffusion": diffusion_paths}
     write_csv(table_path, frame, provenance({"inputs": inputs, "paper_models": paper_models}, None))
