@@ -1,8 +1,14 @@
-import jax
+import os
+from pathlib import Path
+
 import pytest
 
-# The reference potential and the physics checks run in float64; models choose their own dtype.
-jax.config.update("jax_enable_x64", True)
+from tifusion.runtime import configure_jax
+
+# The reference potential and the physics checks run in float64 (models choose their own dtype). A persistent
+# compile cache shared by the test workers and both tiers: tests compile the same MD and training functions.
+configure_jax(enable_x64=True, cache_dir=os.environ.get("TIFUSION_JAX_CACHE",
+                                                        str(Path(__file__).resolve().parents[1] / ".jax_cache")))
 
 
 def pytest_addoption(parser):
