@@ -53,6 +53,7 @@ include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/properties.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/diagnostics.smk"
 
 
 rule all:
@@ -68,4 +69,8 @@ rule all:
         "<results>/tables/exp_targets.csv",
         "<results>/tables/static_elastic.csv",
         "<results>/tables/paper_comparison.csv",
+        expand("<results>/figures/training/{model}.pdf", model=MODELS),
+        "<results>/figures/dft_parity.pdf",
+        "<results>/figures/elastic_temperature.pdf",
+        "<results>/figures/vacf.pdf",
     default_target: True

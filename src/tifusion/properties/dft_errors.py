@@ -24,7 +24,8 @@ _PREDICT_SETTINGS = {"batch_size": 1, "microbatch": 1, "learning_rate": 0.0, "lr
 
 
 def evaluate_dft_errors(potential, params, dataset, microbatch=4):
-    """Metrics on the test split (meV units) and the per-configuration test predictions."""
+    """Metrics on the test split (meV units) and the test predictions (internal units): energies, forces (padded,
+    with the atom mask) and virials of each configuration, reference and model."""
     settings = dict(_PREDICT_SETTINGS, microbatch=microbatch, batch_size=microbatch)
     trainer = make_dft_trainer(potential, dataset, settings, seed=0)
     split = np.asarray(dataset.split)
@@ -43,6 +44,11 @@ def evaluate_dft_errors(potential, params, dataset, microbatch=4):
         "types": test["types"],
         "energy_reference": test["energy"],
         "energy_model": e,
+        "atom_mask": test["atom_mask"],
+        "forces_reference": test["forces"],
+        "forces_model": np.asarray(f),
+        "virial_reference": test["virial"],
+        "virial_model": np.asarray(w),
     }
     return metrics, predictions
 
