@@ -61,6 +61,29 @@ class Timings:
                            for name, s in sorted(self.seconds.items())}}
 
 
+class Progress:
+    """Log lines "<what>: k/n <unit>, elapsed, ETA" at most every ``interval_s`` seconds; the ETA leaves out the
+    first call's work, which includes the compilation."""
+
+    def __init__(self, what, total, unit="steps", interval_s=30.0):
+        self.what, self.total, self.unit, self.interval_s = what, total, unit, interval_s
+        self.start = self.logged = time.perf_counter()
+        self.first, self.first_done = None, 0
+
+    def done(self, count):
+        now = time.perf_counter()
+        if self.first is None:
+            self.first, self.first_done = now, count
+            return
+        if now - self.logged < self.interval_s or count >= self.total:
+            return
+        rate = (now - self.first) / (count - self.first_done)
+        logging.getLogger("tifusion.progress").info("  %s: %d/%d %s, %.0f s, ETA %.0f s", self.what, count,
+                                                    self.total, self.unit, now - self.start,
+                                                    rate * (self.total - count))
+        self.logged = now
+
+
 TIMINGS = Timings()
 phase = TIMINGS.phase
 

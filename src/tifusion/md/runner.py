@@ -34,6 +34,7 @@ import numpy as np
 
 from tifusion.md.state import (build_neighbors, choose_images, default_capacity_for, evaluate, kinetic_tensor,
                               max_neighbor_count)
+from tifusion.runtime import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
     if skin > 0 and n_frames and start_count > int(state.capacity):  # so a continued run keeps its capacity
         state = state._replace(capacity=jnp.asarray(default_capacity_for(start_count), state.capacity.dtype))
     chunks, done, images, margin = [], 0, None, 0.05
+    progress = Progress(label or f"{potential.name} MD", n_steps)
     while done < n_frames:
         n = min(int(chunk_frames), n_frames - done)
         capacity = int(state.capacity)
@@ -162,6 +164,7 @@ def run(step_fn, settings, potential, params, state, n_steps, frame_interval, ch
         state = new_state
         chunks.append(frames)
         done += n
+        progress.done(done * frame_interval)
     if not chunks:
         return state, None
     return state, jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *chunks)

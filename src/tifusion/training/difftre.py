@@ -23,15 +23,13 @@ and a loss's gradient is dL/dO . J. The weights must be known before that pass: 
 sampled with theta, otherwise from a pass of energies only. This is exact, and equals autodiff of
 O(sum_i w_i h(x_i(theta))) through the weights and the observables (tests).
 """
-import logging
-import time
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-log = logging.getLogger(__name__)
+from tifusion.runtime import Progress
 
 
 class Reweighted(NamedTuple):
@@ -125,7 +123,7 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
         moments = None
         if with_jacobian:
             weights, _ = weights_of(params, frames, reference_energies, kT, n)
-            parts, progress = [], Progress("Jacobian", n)
+            parts, progress = [], Progress("Jacobian", n, unit="frames")
             for start, chunk in _chunks(frames, chunk_size):
                 part, values = jax.block_until_ready(moments_chunk(params, chunk, weights[start:start + chunk_size]))
                 moments = part if moments is None else jax.tree_util.tree_map(jnp.add, moments, part)
@@ -165,28 +163,6 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
         return result._replace(jacobian=jacobian)
 
     return evaluate
-
-
-class Progress:
-    """Log lines "<what>: k/n frames, ETA" at most every ``interval_s`` seconds; the ETA leaves out the first
-    chunk, which includes the compilation."""
-
-    def __init__(self, what, total, interval_s=30.0):
-        self.what, self.total, self.interval_s = what, total, interval_s
-        self.start = self.logged = time.perf_counter()
-        self.first, self.first_done = None, 0
-
-    def done(self, count):
-        now = time.perf_counter()
-        if self.first is None:
-            self.first, self.first_done = now, count
-            return
-        if now - self.logged < self.interval_s or count >= self.total:
-            return
-        rate = (now - self.first) / (count - self.first_done)
-        log.info("  %s: %d/%d frames, %.0f s, ETA %.0f s", self.what, count, self.total, now - self.start,
-                 rate * (self.total - count))
-        self.logged = now
 
 
 def reweighted_averages(frame_fn, energy_fn, params, frames, reference_energies, kT):
