@@ -52,6 +52,12 @@ def test_semiisotropic_cell_relaxes_c_over_a_to_the_static_value_at_zero_pressur
     assert np.all(np.abs(p_mean) < 4 * p_error + 0.002 * fcc_reference[1])
 
 
+# Seed-to-seed standard deviation of the volume-fluctuation ratio below (python bench/npt_volume_scatter.py, 10 seeds:
+# 0.072 isotropic, 0.061 anisotropic; means 1.030 +- 0.023 and 1.018 +- 0.019), 1.5x the jackknife errors the runs
+# report (0.045, 0.042): the tolerance uses the scatter.
+VOLUME_RATIO_SCATTER = 0.07
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("coupling, target", [("isotropic", 0.0), ("anisotropic", (20.0, -15.0, 5.0))])
 def test_volume_fluctuations_and_mean_pressure_match_the_target_ensemble(fcc_reference, coupling, target, seed):
@@ -65,7 +71,7 @@ def test_volume_fluctuations_and_mean_pressure_match_the_target_ensemble(fcc_ref
                         coupling=coupling, tau_p=0.05, **MD)
     volume = np.abs(np.linalg.det(np.asarray(frames.box)))[100:]
     ratio, error = block_estimate(lambda v: np.var(v) / np.mean(v) / kT * bulk_modulus, volume)
-    assert abs(ratio - 1) < 3 * error + 0.02, (ratio, error)
+    assert abs(ratio - 1) < 3 * VOLUME_RATIO_SCATTER + 0.02, (ratio, error)
     p_mean, p_error = block_average(_pressure_diagonal(frames)[100:])
     assert np.all(np.abs(p_mean - np.broadcast_to(target, 3)) < 4 * p_error + 1.0), (p_mean, p_error)
     if coupling == "isotropic":  # the shape is kept
