@@ -16,7 +16,7 @@ from tifusion.potential import energy
 from tifusion.properties.static import complete_graph
 from tifusion.reference.eam import zhou2004_ti
 from tifusion.structures import hcp_supercell, to_atoms
-from tifusion.units import ANGSTROM, EV, EV_PER_ANGSTROM, GPA, MASS_TI
+from tifusion.units import ANGSTROM, ANGSTROM_PER_FS, EV, EV_PER_ANGSTROM, GPA, MASS_TI
 
 POT = zhou2004_ti()
 HCP_A, HCP_C, HCP_E = 2.9402, 4.7723, -4.87017  # docs/reference_potential.md (Angstrom, eV/atom)
@@ -42,6 +42,7 @@ def test_unit_conversions_against_independent_constants():
     assert GPA == pytest.approx(1e9 * 1e-27 * scipy.constants.N_A / 1e3, rel=1e-12)  # J/m^3 -> kJ/mol/nm^3
     assert GPA == pytest.approx(ase.units.GPa * EV / ANGSTROM**3, rel=1e-6)  # via eV/Angstrom^3
     assert GPA == pytest.approx(602.214, abs=1e-3)
+    assert ANGSTROM_PER_FS == pytest.approx(scipy.constants.angstrom / scipy.constants.femto / 1e3, rel=1e-12)
 
 
 def test_energy_at_the_reference_lattice():

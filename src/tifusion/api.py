@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tifusion.units import ANGSTROM, EV, FEMTOSECOND, GPA, kT
+from tifusion.units import ANGSTROM, ANGSTROM_PER_FS, EV, FEMTOSECOND, GPA, kT
 
 ELASTIC_QUANTITIES = ("C11", "C33", "C44", "C12", "C13", "K", "G", "nu", "pressure")
 MD_DEFAULTS = {"dt_ps": 0.002, "friction_per_ps": 4.0, "nose_hoover_tau_ps": 0.05, "skin_nm": 0.0,
@@ -84,9 +84,9 @@ def elastic_constants(model, temperatures_K, production_ps=9.0, equilibration_ps
     result = hcp_elastic(model.potential, model.params, protocol, seed)
     columns = {"temperature_K": result["temperature_K"]}
     for name in ELASTIC_QUANTITIES:
-        scale = 1.0 if name == "nu" else 1.0 / GPA
-        columns[f"{name}_GPa" if name != "nu" else name] = np.asarray(result[name]) * scale
-        columns[f"{name}_err_GPa" if name != "nu" else "nu_err"] = np.asarray(result[f"{name}_err"]) * scale
+        scale, suffix = (1.0, "") if name == "nu" else (1.0 / GPA, "_GPa")
+        columns[name + suffix] = np.asarray(result[name]) * scale
+        columns[f"{name}_err{suffix}"] = np.asarray(result[f"{name}_err"]) * scale
     return pd.DataFrame(columns)
 
 
@@ -95,13 +95,13 @@ def lattice_constants(model, temperatures_K, pressure_GPa=0.0, production_ps=3.0
     """hcp a and c (Angstrom) with errors by NPT (stochastic cell rescaling, a and c free) at each temperature and
     ``pressure_GPa``, each run starting from the experimental cell of its temperature (a row of the experimental
     table)."""
-    from tifusion.properties.lattice import _state_points
+    from tifusion.properties.lattice import lattice_at_points
 
     model = _model(model)
     protocol = _protocol(equilibration_ps=equilibration_ps, production_ps=production_ps,
                          frame_interval_ps=frame_interval_ps, coupling="semiisotropic")
     points = [(float(t), float(pressure_GPa), float(t)) for t in np.atleast_1d(temperatures_K)]
-    result = _state_points(model.potential, model.params, protocol, seed, None, points, "lattice")
+    result = lattice_at_points(model.potential, model.params, protocol, seed, None, points, "lattice")
     return pd.DataFrame({"temperature_K": result["temperature_K"], "pressure_GPa": result["target_pressure"] / GPA,
                          "a_angstrom": result["a"] / ANGSTROM, "a_err_angstrom": result["a_err"] / ANGSTROM,
                          "c_angstrom": result["c"] / ANGSTROM, "c_err_angstrom": result["c_err"] / ANGSTROM})
@@ -155,7 +155,7 @@ def molecular_dynamics(model, atoms, temperature_K, time_ps, trajectory, interva
                        capacity=capacity)
     _, frames = run_nvt(model.potential, model.params, state, n_steps, interval, kT=kT(temperature_K), dt=dt,
                         friction=friction_per_ps, skin=0.0, label=f"md {temperature_K:g} K")
-    momentum_to_ase = 0.01 / units.fs  # u nm/ps -> u Angstrom / ASE time (1 nm/ps = 0.01 Angstrom/fs)
+    momentum_to_ase = 1.0 / (ANGSTROM_PER_FS * units.fs)  # u nm/ps -> u Angstrom per ASE time unit
     trajectory = Path(trajectory)
     with Trajectory(str(trajectory), "w") as out:
         for i in range(frames.positions.shape[0]):

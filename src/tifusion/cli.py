@@ -11,10 +11,13 @@ Units: K, ps, GPa, Angstrom, THz, eV. Long runs log their progress with an ETA (
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from tifusion.units import ANGSTROM
 
 
 def _plot_table(frame, columns, ylabel, path):
@@ -40,19 +43,15 @@ def _with_suffix(path, suffix):
 
 
 def info(args):
+    import jax
+
     from tifusion import api
 
     model = api.load(args.model)
-    n_params = sum(int(np.size(leaf)) for leaf in _leaves(model.params))
+    n_params = sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(model.params))
     record = {"file": str(model.path), "potential": model.potential.name, "parameters": n_params,
-              "cutoff_angstrom": float(model.potential.cutoff) * 10, "metadata": model.metadata}
+              "cutoff_angstrom": float(model.potential.cutoff) / ANGSTROM, "metadata": model.metadata}
     print(json.dumps(record, indent=2, default=str))
-
-
-def _leaves(tree):
-    import jax
-
-    return jax.tree_util.tree_leaves(tree)
 
 
 def elastic(args):
@@ -159,8 +158,6 @@ def parser():
 def main(argv=None):
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    import os
-
     from tifusion.runtime import configure_jax
 
     configure_jax(cache_dir=os.environ.get("TIFUSION_JAX_CACHE", str(Path.home() / ".cache" / "tifusion" / "jax")))

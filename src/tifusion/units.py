@@ -31,6 +31,7 @@ THZ = 1.0  # 1 THz in 1/ps
 EV_PER_ANGSTROM = EV / ANGSTROM  # 1 eV/Angstrom in kJ/mol/nm
 MASS_TI = 47.867  # atomic mass of titanium, u (IUPAC standard atomic weight)
 M2_PER_S = 1e18 / 1e12  # 1 m^2/s in nm^2/ps (diffusion coefficients)
+ANGSTROM_PER_FS = ANGSTROM / FEMTOSECOND  # 1 Angstrom/fs in nm/ps (velocities; ASE's time unit is 1/ase.units.fs fs)
 
 
 def kT(temperature_K):

@@ -19,7 +19,7 @@ import pandas as pd
 from tifusion.data.experiment import load_hcp_experiment
 from tifusion.io import provenance
 from tifusion.observables.elasticity import HEXAGONAL_CONSTANTS
-from tifusion.plotting.figures import ERRORBAR, _legend, _load, _note, _styles
+from tifusion.plotting.figures import _errorbar, _legend, _load, _note, _styles
 from tifusion.plotting.style import REFERENCE_STYLE, save_figure
 from tifusion.units import ANGSTROM, EV, GPA
 
@@ -72,8 +72,8 @@ def training_figure(history, label, experiment=None):
         for j, temperature in enumerate(temperatures):
             color = TEMPERATURE_COLORS(j / max(1, len(temperatures) - 1))
             column = f"{name}_{temperature:g}K_GPa"
-            ax.errorbar(after, history[column], yerr=history[f"{name}_{temperature:g}K_err_GPa"], color=color,
-                        label=f"{temperature:g} K", **ERRORBAR)
+            _errorbar(ax, after, history[column], history[f"{name}_{temperature:g}K_err_GPa"], color,
+                      f"{temperature:g} K")
             target = 0.0 if name == "P" else experiment.loc[temperature, f"{name}_GPa"]
             ax.axhline(target, color=color, linestyle="--", linewidth=1)
         ax.set_ylabel(f"{'pressure' if name == 'P' else name} (GPa)")
@@ -159,8 +159,8 @@ def elastic_temperature_figure(hcp, styles, experiment=None):
                     linewidth=1)
         for model, result in hcp.items():
             label, color = styles[model]
-            ax.errorbar(result["temperature_K"], np.asarray(result[name]) / GPA,
-                        yerr=np.asarray(result[f"{name}_err"]) / GPA, color=color, label=label, **ERRORBAR)
+            _errorbar(ax, result["temperature_K"], np.asarray(result[name]) / GPA,
+                      np.asarray(result[f"{name}_err"]) / GPA, color, label)
         ax.set_xlabel("temperature (K)")
         ax.set_ylabel(f"{name} (GPa)")
     _legend(axes.flat[0], fontsize=7)

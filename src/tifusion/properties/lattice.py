@@ -71,7 +71,7 @@ def npt_lattice(potential, params, positions, box, temperature_K, pressure_GPa, 
     return result, state
 
 
-def _state_points(potential, params, protocol, seed, checkpoint_dir, points, prop):
+def lattice_at_points(potential, params, protocol, seed, checkpoint_dir, points, prop):
     """NPT lattice at (temperature, pressure, initial-cell temperature) points; stacked arrays."""
     results, capacity = [], 0
     for temperature, pressure_GPa, cell_temperature in points:
@@ -95,14 +95,14 @@ def _state_points(potential, params, protocol, seed, checkpoint_dir, points, pro
 def lattice_temperature(potential, params, protocol, seed, checkpoint_dir=None):
     """a(T), c(T) at zero pressure; each temperature starts from its experimental cell."""
     points = [(float(t), 0.0, float(t)) for t in protocol["temperatures_K"]]
-    return _state_points(potential, params, protocol, seed, checkpoint_dir, points, "lattice_temperature")
+    return lattice_at_points(potential, params, protocol, seed, checkpoint_dir, points, "lattice_temperature")
 
 
 def lattice_pressure(potential, params, protocol, seed, checkpoint_dir=None):
     """a(P), c(P) at ``temperature_K``, from the experimental cell at ``initial_cell_K`` (a table row)."""
     points = [(float(protocol["temperature_K"]), float(p), float(protocol["initial_cell_K"]))
               for p in protocol["pressures_GPa"]]
-    return _state_points(potential, params, protocol, seed, checkpoint_dir, points, "lattice_pressure")
+    return lattice_at_points(potential, params, protocol, seed, checkpoint_dir, points, "lattice_pressure")
 
 
 def run_lattice_temperature(model_path, protocol, output_path, seed, checkpoint_dir=None):

@@ -74,9 +74,9 @@ def rdf_peaks(r, g, r_max=None):
         keep = r <= r_max
         r, g = r[keep], g[keep]
     first, height = _peak(r, g, r[0], r[-1])
-    shell = np.flatnonzero((r > first) & (r <= 1.6 * first))
     if r[-1] < 1.6 * first:
         raise ValueError(f"g(r) stops at {r[-1]:.3g}, before the end of the first shell ({1.6 * first:.3g})")
+    shell = np.flatnonzero((r > first) & (r <= 1.6 * first))
     minimum = r[shell[np.argmin(g[shell])]]
     second, _ = _peak(r, g, minimum, r[-1])
     return {"first_peak_position": first, "first_peak_height": height, "second_peak_position": second}
