@@ -18,6 +18,9 @@ from tifusion.malloc import MALLOC_SETTINGS
 # glibc malloc settings inherited by every job (tifusion/malloc.py); values already set in the environment win.
 for _name, _value in MALLOC_SETTINGS.items():
     os.environ.setdefault(_name, _value)
+# The repository, for the conda environments' post-deploy scripts (envs/*.post-deploy.sh), which install the
+# package from it: Snakemake copies environment files under .snakemake/conda/, where no relative path reaches it.
+os.environ.update(TIFUSION_SOURCE=workflow.basedir)
 
 
 # Config files are read strictly first (duplicate keys, YAML errors with file and line), then validated with

@@ -59,7 +59,7 @@ def test_an_unknown_key_is_one_short_line(config):
     config["bogus"] = {"deep": list(range(1000))}
     with pytest.raises(ConfigError) as error:
         validate(config, SCHEMA)
-    assert str(error.value).startswith("config (top level): unknown key 'bogus' (allowed: dataset,")
+    assert str(error.value).startswith("config (top level): unknown key 'bogus' (allowed: accelerator, dataset,")
     assert len(str(error.value)) < 300
 
 

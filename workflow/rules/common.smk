@@ -21,6 +21,11 @@ tifusion.config.check_workflow(config, SCHEMA, experiment_temperatures(),
                                tifusion.data.settings.training_split_size(config["dataset"]))
 
 
+# Conda environments (snakemake --use-conda): the GPU rules' JAX build follows `accelerator`, the others are CPU.
+CPU_ENV = "../../envs/cpu.yaml"
+GPU_RULE_ENV = f"../../envs/{config['accelerator']}.yaml"
+
+
 def dataset_source():
     return config["dataset"]["source"]
 

@@ -11,7 +11,7 @@ rule download_published_dataset:
     # transient network errors are retried inside the job (with back-off); a file that does not verify is not
     retries: 0
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/download_published_dataset.py"
 
@@ -33,6 +33,6 @@ rule prepare_dataset:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/prepare_dataset.py"

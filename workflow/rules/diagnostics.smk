@@ -15,7 +15,7 @@ rule training_curves:
     params:
         label=lambda wildcards: model_labels()[wildcards.model],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/training_curves.py"
 
@@ -32,7 +32,7 @@ rule dft_parity:
         models=MODELS,
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/dft_parity.py"
 
@@ -51,7 +51,7 @@ rule elastic_temperature:
         models=figure_models("exp_targets"),
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/elastic_temperature.py"
 
@@ -68,6 +68,6 @@ rule vacf:
         models=figure_models("fig5"),
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/vacf.py"

@@ -17,7 +17,7 @@ rule evaluate_dft_errors:
         mem_mb=8000,
         runtime=120,
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/evaluate_dft_errors.py"
 
@@ -33,7 +33,7 @@ rule table1:
         models=MODELS,
         labels=model_labels(),
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/table1.py"
 
@@ -51,6 +51,6 @@ rule fig2:
         models_config=config["models"],
         reference_label=reference_label(),
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/fig2.py"

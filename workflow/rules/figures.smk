@@ -26,7 +26,7 @@ rule fig3:
         models=figure_models("fig3"),
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/fig_elastic_lattice.py"
 
@@ -47,7 +47,7 @@ rule fig4:
         models=figure_models("fig4"),
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/fig4.py"
 
@@ -67,7 +67,7 @@ rule fig5:
         models=figure_models("fig5"),
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/fig5.py"
 
@@ -85,7 +85,7 @@ rule fig6:
         models=figure_models("fig6"),
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/fig6.py"
 
@@ -104,7 +104,7 @@ rule fig7:
         models=figure_models("fig7"),
         models_config=config["models"],
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/fig_elastic_lattice.py"
 
@@ -121,7 +121,7 @@ rule table2:
         models=figure_models("table2"),
         labels=model_labels(),
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/table2.py"
 
@@ -140,7 +140,7 @@ rule exp_targets:
         labels=model_labels(),
         training_temperatures=training_temperatures(),
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/exp_targets.py"
 
@@ -158,7 +158,7 @@ rule static_elastic:
         labels=model_labels(),
         teacher=config["dataset"]["source"] == "embedded",
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/static_elastic.py"
 
@@ -186,6 +186,6 @@ rule paper_comparison:
         liquid_models=comparison_models("fig5"),
         labels=model_labels(),
     conda:
-        "../../envs/cpu.yaml"
+        CPU_ENV
     script:
         "../scripts/paper_comparison.py"

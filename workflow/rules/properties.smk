@@ -21,7 +21,7 @@ rule liquid_melt:
         mem_mb=8000,
         runtime=1440,
     conda:
-        "../../envs/cuda.yaml"
+        GPU_RULE_ENV
     script:
         "../scripts/liquid_melt.py"
 
@@ -47,6 +47,6 @@ rule property:
         mem_mb=property_memory,
         runtime=property_runtime,
     conda:
-        "../../envs/cuda.yaml"
+        GPU_RULE_ENV
     script:
         "../scripts/property.py"

@@ -24,7 +24,7 @@ rule train_dft_pretrained:
         mem_mb=8000,
         runtime=2880,
     conda:
-        "../../envs/cuda.yaml"
+        GPU_RULE_ENV
     script:
         "../scripts/train_dft_pretrained.py"
 
@@ -57,6 +57,6 @@ rule train_exp_model:
         mem_mb=16000,
         runtime=10080,
     conda:
-        "../../envs/cuda.yaml"
+        GPU_RULE_ENV
     script:
         "../scripts/train_exp_model.py"
