@@ -76,11 +76,12 @@ def test_weights_are_uniform_and_ess_is_n_at_reference_parameters():
 
 @pytest.mark.slow
 def test_difftre_jacobian_equals_autodiff_and_finite_differences_away_from_the_reference():
-    potential, frames, energy_fn, values_fn, gradients_fn, observables_fn, outputs_fn = _setup()
+    potential, frames, energy_fn, values_fn, gradients_fn, observables_fn, outputs_fn = _setup(n_frames=13)
     ref_params = potential.init(None)
     ref = jax.vmap(energy_fn, in_axes=(None, 0))(ref_params, frames)
     kT, aux = 2.5, {"scale": jnp.array(0.7)}
     params = {k: v * 1.01 for k, v in ref_params.items()}  # reweighted, not at the reference
+    # 13 frames, at most 5 per chunk: three chunks of 5, the last with 2 fill frames
     evaluate = make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn, chunk_size=5)
     result = evaluate(params, frames, ref, kT, aux)
     fresh = evaluate(params, frames, None, kT, aux)
@@ -102,6 +103,21 @@ def test_difftre_jacobian_equals_autodiff_and_finite_differences_away_from_the_r
         plus = direct({**params, key: params[key] + h})
         minus = direct({**params, key: params[key] - h})
         np.testing.assert_allclose(result.jacobian[key], (plus - minus) / (2 * h), rtol=1e-5, err_msg=key)
+
+
+def test_chunks_with_fill_frames_give_the_values_and_jacobian_of_one_chunk():
+    potential, frames, energy_fn, values_fn, gradients_fn, observables_fn, outputs_fn = _setup(n_frames=7)
+    ref_params = potential.init(None)
+    ref = jax.vmap(energy_fn, in_axes=(None, 0))(ref_params, frames)
+    params = {k: v * 1.01 for k, v in ref_params.items()}
+    kT, aux = 2.5, {"scale": jnp.array(0.7)}
+    whole, chunked = (make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn, chunk_size=size)(
+        params, frames, ref, kT, aux) for size in (7, 3))  # 3: chunks of 3, 3 and 1 + 2 fill frames
+    for field in ("outputs", "energies", "weights", "n_eff"):
+        np.testing.assert_allclose(getattr(chunked, field), getattr(whole, field), rtol=1e-12, err_msg=field)
+    assert chunked.energies.shape == (7,)
+    for key in params:
+        np.testing.assert_allclose(chunked.jacobian[key], whole.jacobian[key], rtol=1e-10, err_msg=key)
 
 
 def test_observables_that_are_not_quadratic_in_the_frame_quantities_are_refused():

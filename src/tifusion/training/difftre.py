@@ -56,9 +56,19 @@ def effective_sample_size(weights):
 
 
 def _chunks(frames, size):
+    """(start, number of real frames, chunk): at most ``size`` frames per chunk, all chunks of one length (one
+    compiled shape per trajectory length), the last filled up with copies of the last frame."""
     n = jax.tree_util.tree_leaves(frames)[0].shape[0]
+    n_chunks = -(-n // size)
+    size = -(-n // n_chunks)
     for start in range(0, n, size):
-        yield start, jax.tree_util.tree_map(lambda x: x[start : start + size], frames)
+        index = np.minimum(np.arange(start, start + size), n - 1)
+        yield start, min(size, n - start), jax.tree_util.tree_map(lambda x: x[index], frames)
+
+
+def _padded(values, size):
+    """``values`` [k <= size] with zeros appended to length ``size``."""
+    return jnp.concatenate([values, jnp.zeros(size - values.shape[0], values.dtype)])
 
 
 def quadratic_coefficients(fn, x):
@@ -85,7 +95,8 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
 
     Returns ``evaluate(params, frames, reference_energies, kT, aux, with_jacobian=True)`` -> :class:`Reweighted`;
     ``frames`` has a leading frame axis; ``reference_energies=None`` means the frames were just sampled with
-    ``params`` (uniform weights, exactly 1/N). Frames are processed ``chunk_size`` at a time.
+    ``params`` (uniform weights, exactly 1/N). Frames are processed at most ``chunk_size`` at a time, in chunks
+    of one length.
     """
     values_chunk = jax.jit(jax.vmap(values_fn, in_axes=(None, 0)))
     energies_chunk = jax.jit(jax.vmap(energy_fn, in_axes=(None, 0)))
@@ -115,7 +126,8 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
     def weights_of(params, frames, reference_energies, kT, n):
         if reference_energies is None:
             return jnp.full((n,), 1.0 / n), None
-        energies = jnp.concatenate([energies_chunk(params, chunk) for _, chunk in _chunks(frames, chunk_size)])
+        energies = jnp.concatenate([energies_chunk(params, chunk)[:count]
+                                    for _, count, chunk in _chunks(frames, chunk_size)])
         return reweighting_weights(energies, reference_energies, kT), energies
 
     def evaluate(params, frames, reference_energies, kT, aux, with_jacobian=True):
@@ -124,13 +136,17 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
         if with_jacobian:
             weights, _ = weights_of(params, frames, reference_energies, kT, n)
             parts, progress = [], Progress("Jacobian", n, unit="frames")
-            for start, chunk in _chunks(frames, chunk_size):
-                part, values = jax.block_until_ready(moments_chunk(params, chunk, weights[start:start + chunk_size]))
+            for start, count, chunk in _chunks(frames, chunk_size):
+                size = jax.tree_util.tree_leaves(chunk)[0].shape[0]
+                # the fill frames have weight 0: they add exact zeros to the moments
+                part, values = jax.block_until_ready(
+                    moments_chunk(params, chunk, _padded(weights[start:start + count], size)))
                 moments = part if moments is None else jax.tree_util.tree_map(jnp.add, moments, part)
-                parts.append(values)
-                progress.done(min(start + chunk_size, n))
+                parts.append(jax.tree_util.tree_map(lambda v: v[:count], values))
+                progress.done(start + count)
         else:
-            parts = [values_chunk(params, chunk) for _, chunk in _chunks(frames, chunk_size)]
+            parts = [jax.tree_util.tree_map(lambda v: v[:count], values_chunk(params, chunk))
+                     for _, count, chunk in _chunks(frames, chunk_size)]
         energies = jnp.concatenate([p[0] for p in parts])
         x = jnp.concatenate([p[1] for p in parts]).astype(jnp.float64)
         if reference_energies is None:
