@@ -74,13 +74,24 @@ def _padded(values, size):
 def quadratic_coefficients(fn, x):
     """(b, C) with fn(y) = fn(0) + b . y + y . C y for a scalar fn at most quadratic in y [K]; checked at the rows of
     x [n, K] (a ValueError if fn is not quadratic there)."""
+    b, c, exact, quadratic = _quadratic_fit(fn, x)
+    _check_quadratic(exact, quadratic)
+    return b, c
+
+
+def _quadratic_fit(fn, x):
+    """(b, C) of :func:`quadratic_coefficients`, fn at the rows of x and the quadratic form there (traceable)."""
     zero = jnp.zeros(x.shape[-1], dtype=x.dtype)
     b, c = jax.grad(fn)(zero), jax.hessian(fn)(zero) / 2
-    exact = jax.vmap(fn)(x)
-    quadratic = fn(zero) + x @ b + jnp.einsum("nk,kl,nl->n", x, c, x)
-    if not np.allclose(np.asarray(quadratic), np.asarray(exact), rtol=1e-8, atol=1e-8 * float(jnp.abs(exact).max())):
-        raise ValueError("the frame observables are not at most quadratic in the frame quantities")
-    return b, c
+    return b, c, jax.vmap(fn)(x), fn(zero) + x @ b + jnp.einsum("nk,kl,nl->n", x, c, x)
+
+
+def _check_quadratic(exact, quadratic):
+    """A ValueError unless each row of ``quadratic`` [..., n] equals ``exact`` (to 1e-8 of its largest value)."""
+    exact, quadratic = np.atleast_2d(exact), np.atleast_2d(quadratic)
+    for e, q in zip(exact.reshape(-1, exact.shape[-1]), quadratic.reshape(-1, quadratic.shape[-1])):
+        if not np.allclose(q, e, rtol=1e-8, atol=1e-8 * float(np.abs(e).max())):
+            raise ValueError("the frame observables are not at most quadratic in the frame quantities")
 
 
 def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn, chunk_size=8):
@@ -123,6 +134,38 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
                      for shape in ((k,), (k, k), (), (k,), (k, k)))
         return jax.lax.scan(accumulate, zero, (frames, weights))
 
+    add_moments = jax.jit(lambda a, b: jax.tree_util.tree_map(jnp.add, a, b))
+
+    @jax.jit
+    def reweighted(x, energies, reference_energies, kT, aux):
+        """Weights, per-frame observables, their averages, the outputs and predictions, n_eff."""
+        weights = reweighting_weights(energies, reference_energies, kT)
+        observables = jax.vmap(observables_fn, in_axes=(0, None))(x, aux)
+        averages = jax.tree_util.tree_map(lambda f: jnp.tensordot(weights, f, axes=1), observables)
+        outputs, predictions = outputs_fn(averages, aux)
+        return weights, observables, averages, outputs, predictions, effective_sample_size(weights)
+
+    @jax.jit
+    def jacobian_of_outputs(moments, x, weights, averages, kT, aux):
+        """dO_m/dtheta [m, ...params] from the moments (module docstring), and per output m the exact and the
+        quadratic-form values of g_m . f at every frame (for the check that f is quadratic in x)."""
+        outer = jax.jacrev(lambda a: outputs_fn(a, aux)[0])(averages)  # g_m = dO_m/d<f>, leading axis m
+        mean_x, mean_xx = weights @ x, jnp.einsum("n,nk,nl->kl", weights, x, x)
+        s_j, s_xj, t0, t1, t2 = moments
+
+        def row(g_m):
+            b, c, exact, quadratic = _quadratic_fit(
+                lambda y: sum(jnp.sum(g * f) for g, f in zip(jax.tree_util.tree_leaves(g_m),
+                                                            jax.tree_util.tree_leaves(observables_fn(y, aux)))), x)
+            baseline = b @ mean_x + jnp.sum(c * mean_xx)
+            direct = jax.tree_util.tree_map(lambda sj, sxj: jnp.tensordot(b, sj, axes=1)
+                                            + 2 * jnp.tensordot(c.T, sxj, axes=2), s_j, s_xj)
+            fluctuation = jax.tree_util.tree_map(lambda a0, a1, a2: jnp.tensordot(b, a1, axes=1)
+                                                 + jnp.tensordot(c, a2, axes=2) - baseline * a0, t0, t1, t2)
+            return jax.tree_util.tree_map(lambda d, f: d - f / kT, direct, fluctuation), exact, quadratic
+
+        return jax.lax.map(row, outer)
+
     def weights_of(params, frames, reference_energies, kT, n):
         if reference_energies is None:
             return jnp.full((n,), 1.0 / n), None
@@ -141,7 +184,7 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
                 # the fill frames have weight 0: they add exact zeros to the moments
                 part, values = jax.block_until_ready(
                     moments_chunk(params, chunk, _padded(weights[start:start + count], size)))
-                moments = part if moments is None else jax.tree_util.tree_map(jnp.add, moments, part)
+                moments = part if moments is None else add_moments(moments, part)
                 parts.append(jax.tree_util.tree_map(lambda v: v[:count], values))
                 progress.done(start + count)
         else:
@@ -151,30 +194,13 @@ def make_difftre(values_fn, gradients_fn, energy_fn, observables_fn, outputs_fn,
         x = jnp.concatenate([p[1] for p in parts]).astype(jnp.float64)
         if reference_energies is None:
             reference_energies = energies
-        weights = reweighting_weights(energies, reference_energies, kT)
-        observables = jax.vmap(observables_fn, in_axes=(0, None))(x, aux)
-        averages = jax.tree_util.tree_map(lambda f: jnp.tensordot(weights, f, axes=1), observables)
-        outputs, predictions = outputs_fn(averages, aux)
-        result = Reweighted(outputs, None, predictions, effective_sample_size(weights), energies, weights, observables)
+        weights, observables, averages, outputs, predictions, n_eff = reweighted(x, energies, reference_energies,
+                                                                                  kT, aux)
+        result = Reweighted(outputs, None, predictions, n_eff, energies, weights, observables)
         if not with_jacobian:
             return result
-        outer = jax.jacrev(lambda a: outputs_fn(a, aux)[0])(averages)  # g_m = dO_m/d<f>, leading axis m
-        mean_x, mean_xx = weights @ x, jnp.einsum("n,nk,nl->kl", weights, x, x)
-        rows = []
-        for m in range(outputs.shape[0]):
-            g_m = jax.tree_util.tree_map(lambda g: g[m], outer)
-            b, c = quadratic_coefficients(
-                lambda y: sum(jnp.sum(g * f) for g, f in zip(jax.tree_util.tree_leaves(g_m),
-                                                            jax.tree_util.tree_leaves(observables_fn(y, aux)))), x)
-            baseline = b @ mean_x + jnp.sum(c * mean_xx)
-
-            s_j, s_xj, t0, t1, t2 = moments
-            direct = jax.tree_util.tree_map(lambda sj, sxj: jnp.tensordot(b, sj, axes=1)
-                                            + 2 * jnp.tensordot(c.T, sxj, axes=2), s_j, s_xj)
-            fluctuation = jax.tree_util.tree_map(lambda a0, a1, a2: jnp.tensordot(b, a1, axes=1)
-                                                 + jnp.tensordot(c, a2, axes=2) - baseline * a0, t0, t1, t2)
-            rows.append(jax.tree_util.tree_map(lambda d, f: d - f / kT, direct, fluctuation))
-        jacobian = jax.tree_util.tree_map(lambda *r: jnp.stack(r), *rows)
+        jacobian, exact, quadratic = jacobian_of_outputs(moments, x, weights, averages, kT, aux)
+        _check_quadratic(exact, quadratic)
         jacobian = jax.tree_util.tree_map(lambda j, p: j.astype(p.dtype), jacobian, params)
         return result._replace(jacobian=jacobian)
 

@@ -65,6 +65,7 @@ def _schedule(optimizer, size):
 
 
 def _adam(optimizer, loss_of_predictions):
+    @jax.jit
     def step(outputs, jacobian, aux, state, params):
         slope = jax.grad(loss_of_predictions)(outputs, aux)
         grad = jax.tree_util.tree_map(lambda j: jnp.tensordot(slope.astype(j.dtype), j, axes=1), jacobian)
@@ -75,11 +76,15 @@ def _adam(optimizer, loss_of_predictions):
 
 def _gauss_newton(optimizer, loss_of_predictions, ridge, fisher, normalize):
     """The update is -(step size) x the pseudo-gradient of :func:`gauss_newton_pseudo_gradient`."""
-    def step(outputs, jacobian, aux, state, params):
-        scales = residual_scales(lambda o: loss_of_predictions(o, aux), len(outputs))
-        targets = jnp.append(aux["targets"], aux["target_pressure"])
+    @jax.jit
+    def update(outputs, jacobian, targets, scales, fisher, state, params):
         direction = gauss_newton_pseudo_gradient(jacobian, outputs, targets, scales, ridge, fisher,
                                                  normalize=normalize)
         return optimizer.update(direction, state, params)
+
+    def step(outputs, jacobian, aux, state, params):
+        scales = residual_scales(lambda o: loss_of_predictions(o, aux), len(outputs))
+        targets = jnp.append(aux["targets"], aux["target_pressure"])
+        return update(outputs, jacobian, targets, scales, fisher, state, params)
 
     return UpdateRule(optimizer.init, step)
