@@ -111,8 +111,20 @@ def configure_jax(enable_x64=True, cache_dir=None):
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
-def start(log_path=None, name="tifusion"):
-    """Route logging and uncaught exceptions to ``log_path`` (and stderr); configure JAX; log timings at exit."""
+def start_job(job, name="tifusion"):
+    """:func:`start` for a Snakemake script job (``snakemake``): its log, and JAX on the CPU unless its rule asks
+    for a GPU (``resources: gpu``), so that a figure or dataset job never takes memory on a GPU that a training
+    or MD job beside it uses (JAX preallocates most of a GPU's memory in every process that initialises it)."""
+    return start(job.log[0], name, gpu=int(getattr(job.resources, "gpu", 0)) > 0)
+
+
+def start(log_path=None, name="tifusion", gpu=True):
+    """Route logging and uncaught exceptions to ``log_path`` (and stderr); configure JAX; log timings at exit.
+
+    ``gpu=False``: JAX uses the CPU even where it finds a GPU.
+    """
+    if not gpu:
+        jax.config.update("jax_platforms", "cpu")
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,6 @@
 from tifusion import runtime
 from tifusion.plotting.diagnostics import plot_parity
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 plot_parity(dict(zip(snakemake.params.models, snakemake.input.predictions)), snakemake.params.models_config,
             [snakemake.output.pdf, snakemake.output.png])

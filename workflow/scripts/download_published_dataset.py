@@ -4,7 +4,7 @@ from pathlib import Path
 from tifusion import runtime
 from tifusion.data.published import download_published
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 options = snakemake.params.published
 download_published(
     Path(snakemake.output[0]).parent,

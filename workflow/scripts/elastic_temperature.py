@@ -2,6 +2,6 @@
 from tifusion import runtime
 from tifusion.plotting.diagnostics import plot_elastic_temperature
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 plot_elastic_temperature(dict(zip(snakemake.params.models, snakemake.input.hcp)), snakemake.params.models_config,
                          [snakemake.output.pdf, snakemake.output.png])

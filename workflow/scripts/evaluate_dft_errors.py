@@ -2,5 +2,5 @@
 from tifusion import runtime
 from tifusion.properties.dft_errors import run_evaluation
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 run_evaluation(snakemake.input.model, snakemake.input.dataset, snakemake.output.metrics, snakemake.output.predictions)

@@ -3,6 +3,6 @@ per-branch deviations table."""
 from tifusion import runtime
 from tifusion.plotting.figures import plot_phonons
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 plot_phonons(dict(zip(snakemake.params.models, snakemake.input.phonons)), snakemake.params.models_config,
              [snakemake.output.pdf, snakemake.output.png], snakemake.output.deviations)

@@ -2,7 +2,7 @@
 from tifusion import runtime
 from tifusion.plotting.figures import plot_liquid
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 models = snakemake.params.models
 plot_liquid(dict(zip(models, snakemake.input.structure)), dict(zip(models, snakemake.input.diffusion)),
             snakemake.params.models_config, [snakemake.output.pdf, snakemake.output.png])

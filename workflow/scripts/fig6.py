@@ -2,6 +2,6 @@
 from tifusion import runtime
 from tifusion.plotting.figures import plot_pressure
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 plot_pressure(dict(zip(snakemake.params.models, snakemake.input.lattice)), snakemake.params.models_config,
               [snakemake.output.pdf, snakemake.output.png])

@@ -2,7 +2,7 @@
 from tifusion import runtime
 from tifusion.plotting.figures import plot_elastic_lattice
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 models = snakemake.params.models
 plot_elastic_lattice(dict(zip(models, snakemake.input.hcp)), dict(zip(models, snakemake.input.lattice)),
                      snakemake.params.models_config, [snakemake.output.pdf, snakemake.output.png])

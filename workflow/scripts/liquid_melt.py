@@ -2,6 +2,6 @@
 from tifusion import runtime
 from tifusion.properties.liquid import run_melt
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 run_melt(snakemake.input.model, snakemake.params.protocol, snakemake.output.state, snakemake.params.seed,
          snakemake.params.checkpoints)

@@ -3,7 +3,7 @@ experiment."""
 from tifusion import runtime
 from tifusion.properties.tables import write_paper_comparison
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 models = list(snakemake.params.paper_models)
 liquid_models = list(snakemake.params.liquid_models)
 write_paper_comparison(snakemake.params.paper_models, snakemake.params.labels, snakemake.output.table,

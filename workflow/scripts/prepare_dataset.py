@@ -4,7 +4,7 @@ from pathlib import Path
 from tifusion import runtime
 from tifusion.data.build import build_dataset
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 published = snakemake.input.published
 build_dataset(
     dict(snakemake.params.dataset, seed=snakemake.params.seed),

@@ -2,6 +2,6 @@
 from tifusion import runtime
 from tifusion.properties.tables import write_static_elastic
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 write_static_elastic(dict(zip(snakemake.params.models, snakemake.input.models)), snakemake.params.labels,
                      snakemake.output.table, teacher=snakemake.params.teacher)

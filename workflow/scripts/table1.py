@@ -2,6 +2,6 @@
 from tifusion import runtime
 from tifusion.properties.dft_errors import write_table1
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 write_table1(dict(zip(snakemake.params.models, snakemake.input.metrics)), snakemake.params.labels,
              snakemake.output.table)

@@ -2,6 +2,6 @@
 from tifusion import runtime
 from tifusion.properties.tables import write_table2
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 write_table2(dict(zip(snakemake.params.models, snakemake.input.bcc)), snakemake.params.labels,
              snakemake.output.table)

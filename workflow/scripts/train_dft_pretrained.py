@@ -2,7 +2,7 @@
 from tifusion import runtime
 from tifusion.training.dft import run_pretraining
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 run_pretraining(
     snakemake.input.dataset,
     snakemake.params.model,

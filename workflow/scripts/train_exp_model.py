@@ -2,7 +2,7 @@
 from tifusion import runtime
 from tifusion.training.fused import run_training
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 run_training(
     snakemake.wildcards.model,
     snakemake.params.entry,

@@ -2,5 +2,5 @@
 from tifusion import runtime
 from tifusion.plotting.diagnostics import plot_training
 
-runtime.start(snakemake.log[0])
+runtime.start_job(snakemake)
 plot_training(snakemake.input.history, snakemake.params.label, [snakemake.output.pdf, snakemake.output.png])
