@@ -16,11 +16,9 @@ targets=(results/ci/figures/fig2.pdf results/ci/properties/dft_exp_fused/hcp_ela
 config=config/test/ci.yaml
 work=$(mktemp -d /tmp/tifusion-ci.XXXXXX)
 local_pid=""
-failing_pid=""
 finish() {
     local rc=$?
     [[ -n $local_pid ]] && kill -0 "$local_pid" 2>/dev/null && { kill -INT "$local_pid"; wait "$local_pid" || true; }
-    [[ -n $failing_pid ]] && kill -0 "$failing_pid" 2>/dev/null && { kill -INT "$failing_pid"; wait "$failing_pid" || true; }
     .ci/slurm_cluster.sh stop >/dev/null 2>&1 || true
     if ((rc == 0)) && [[ ${TIFUSION_CI_KEEP:-0} != 1 ]]; then
         rm -rf "$work"
@@ -46,28 +44,23 @@ stamp "SLURM cluster: install and start"
 .ci/slurm_cluster.sh install
 .ci/slurm_cluster.sh start
 
-# A corrupt input that only the job can find (a parse-time check cannot read the dataset): the training job starts on
-# SLURM, names the file, and leaves no model. It runs beside the pipeline below (its own Snakemake run and SLURM job
-# name, in its own clone), so that its job start and status polls overlap the pipeline's.
-python .ci/slurm_test_profile.py "$work/overlay" --configfile "$config" >/dev/null
-failing_target=results/ci/models/dft_pretrained/model.npz
-mkdir -p "$work/failing/results/ci/dataset"
-printf 'not a dataset' >"$work/failing/results/ci/dataset/dataset.npz"
-(cd "$work/failing" && exec timeout -s INT 600 snakemake "$failing_target" --profile slurm --profile "$work/overlay" \
-    --retries 0 --configfile "$config") >"$work/failing.log" 2>&1 &
-failing_pid=$!
-
 stamp "tiny pipeline through SLURM, with train_dft_pretrained cancelled once and resumed"
 (cd "$work/slurm" && .ci/slurm_pipeline.sh --keep-cluster --timeout 1500 --fault-rule train_dft_pretrained \
     "${targets[@]}" --configfile "$config")
 cp "$work/slurm/.snakemake/slurm_pipeline_run.log" "$work/slurm.log"
 
+# A corrupt input that only the job can find (a parse-time check cannot read the dataset): the training job starts on
+# SLURM, names the file, and leaves no model.
 stamp "a failing job: the workflow exits non-zero, names the rule's log, and keeps no output"
+python .ci/slurm_test_profile.py "$work/overlay" --configfile "$config" >/dev/null
+failing_target=results/ci/models/dft_pretrained/model.npz
+mkdir -p "$work/failing/results/ci/dataset"
+printf 'not a dataset' >"$work/failing/results/ci/dataset/dataset.npz"
 set +e
-wait "$failing_pid"
+(cd "$work/failing" && timeout -s INT 600 snakemake "$failing_target" --profile slurm --profile "$work/overlay" \
+    --retries 0 --configfile "$config") >"$work/failing.log" 2>&1
 rc=$?
 set -e
-failing_pid=""
 grep -A6 '^Error in rule' "$work/failing.log" || tail -n 20 "$work/failing.log"
 ((rc != 0 && rc != 124)) || { echo "slurm_ci: the failing workflow exited $rc (0 = success, 124 = timeout)" >&2; exit 1; }
 grep -q 'submitted with SLURM jobid' "$work/failing.log" || { echo "slurm_ci: the failing job never reached SLURM" >&2; exit 1; }
