@@ -3,4 +3,5 @@
 # .snakemake/conda/, so the repository comes from TIFUSION_SOURCE, which the Snakefile sets.
 # Arguments are passed on to pip (tests: --dry-run --report).
 set -euo pipefail
-python -m pip install --editable "${TIFUSION_SOURCE:?TIFUSION_SOURCE (the repository) is set by the Snakefile}" "$@"
+repository=${TIFUSION_SOURCE:?TIFUSION_SOURCE (the repository) is set by the Snakefile}
+python -m pip install --editable "$repository" "$@"

@@ -25,9 +25,9 @@ def test_progress_logs_an_eta_that_leaves_out_the_first_call(caplog, monkeypatch
 
 def _platforms_after_start_job(tmp_path, gpus):
     """jax_platforms in a fresh process after start_job of a job whose rule asks for ``gpus`` GPUs."""
-    code = ("import types, jax; from tifusion import runtime; "
-            f"job = types.SimpleNamespace(log=[{str(tmp_path / 'job.log')!r}], resources=types.SimpleNamespace(gpu={gpus})); "
-            "runtime.start_job(job); print(jax.config.jax_platforms, jax.default_backend())")
+    job = f"types.SimpleNamespace(log=[{str(tmp_path / 'job.log')!r}], resources=types.SimpleNamespace(gpu={gpus}))"
+    code = (f"import types, jax; from tifusion import runtime; runtime.start_job({job}); "
+            "print(jax.config.jax_platforms, jax.default_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
                          env={k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"})
     return out.stdout.split()
