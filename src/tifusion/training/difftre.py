@@ -87,9 +87,8 @@ def _quadratic_fit(fn, x):
 
 
 def _check_quadratic(exact, quadratic):
-    """A ValueError unless each row of ``quadratic`` [..., n] equals ``exact`` (to 1e-8 of its largest value)."""
-    exact, quadratic = np.atleast_2d(exact), np.atleast_2d(quadratic)
-    for e, q in zip(exact.reshape(-1, exact.shape[-1]), quadratic.reshape(-1, quadratic.shape[-1])):
+    """A ValueError unless each row of ``quadratic`` [n] or [m, n] equals ``exact`` (to 1e-8 of its largest value)."""
+    for e, q in zip(np.atleast_2d(exact), np.atleast_2d(quadratic)):
         if not np.allclose(q, e, rtol=1e-8, atol=1e-8 * float(np.abs(e).max())):
             raise ValueError("the frame observables are not at most quadratic in the frame quantities")
 
