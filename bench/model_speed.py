@@ -11,10 +11,10 @@ per model):
 - E+F/s: energy + forces evaluations per second, 150-atom hcp cell (5x5x3, a = 0.295125,
   c = 0.467942 nm, the authors' 323 K box) with thermal displacements;
 - E+F/s per replica, R in one call: the same cell as R thermalised replicas (--replicas, default 4),
-  one jitted, vmapped energy+forces call per R: what batching the state points of a run into one MD would gain
-  (where one cell does not keep the device busy);
+  one jitted, vmapped energy+forces call per R;
 - MD steps/s: jax-md ``nvt_langevin`` (dt 0.5 fs, gamma 4/ps, 323 K, Ti mass), graph
-  rebuilt every step inside the jitted step, ``lax.fori_loop`` over 100-step chunks;
+  rebuilt every step inside the jitted step, ``lax.fori_loop`` over 100-step chunks; per replica: the same MD
+  vmapped over R replicas (what running the state points of a property as one MD would gain);
 - train samples/s: ``value_and_grad`` (parameters) of an energy + force MSE loss on
   256-atom configurations (hcp 4x4x8, perturbed), gradients accumulated with ``lax.scan``
   over a batch;
@@ -40,8 +40,9 @@ per MD step, paper model, capacity 32; machine shared, +-10 %):
   spherical harmonics minus the back-edge term): 8.9 ms vs 5.4 ms for the 4 blocks'
   contractions incl. gradients, K = 32 (more, smaller operations).
 
-Replicas (2-core CPU, --replicas 4, two runs each): the default model evaluates 4 replicas in one call at
-1.4-1.5x its single-cell rate per replica (1.3x per CPU second), the paper-size model at 0.7-0.8x.
+Replicas (2-core CPU, --replicas 4, two full runs of the default model): energy+forces of 4 replicas in one
+call run at 1.45x the single-cell rate per replica (1.35x per CPU second), but MD only at 1.16-1.20x (1.07-1.11x
+per CPU second: where two jobs share the cores, about 10 %); the paper-size model (--quick) at 0.6-0.8x and 1.0x.
 
 On a lightly loaded machine XLA uses both cores (CPU rate < wall rate); under heavy
 load from other jobs the wall rates drop towards the CPU rates or below.
@@ -186,6 +187,24 @@ def run_model(name, quick, capacity_margin, replicas):
         f"max neighbours {max_neighbors}, "
         f"peak RSS {md_peak_rss:.2f} GB")
 
+    # The same MD for R replicas at once (vmapped state, shared parameters and capacity).
+    replica_keys = jax.random.split(jax.random.PRNGKey(2), replicas)
+    replica_states = jax.vmap(lambda k, r: init_fn(k, r, mass=units.MASS_TI))(replica_keys, replica_positions)
+    run_replicas = jax.jit(jax.vmap(lambda s: jax.lax.fori_loop(0, CHUNK, lambda _, s: step_fn(s), s)))
+    replica_states = jax.block_until_ready(run_replicas(replica_states))
+
+    def md_replicas_chunk():
+        nonlocal replica_states
+        replica_states = run_replicas(replica_states)
+        graphs = jax.vmap(build)(replica_states.position)
+        if bool(jnp.any(overflowed(graphs))) or not bool(jnp.all(jnp.isfinite(replica_states.position))):
+            raise RuntimeError(f"{name}: replica MD graph overflow (capacity {capacity}); raise --capacity-margin")
+        return replica_states.position
+
+    md_replica_rate, md_replica_cpu_rate = (replicas * CHUNK * rate for rate in timed_rate(
+        md_replicas_chunk, min_seconds, min_calls=md_chunks // 2))
+    log(f"MD, {replicas} replicas: {md_replica_rate:.1f} steps/s per replica ({md_replica_cpu_rate:.1f} per CPU s)")
+
     # Training: 256-atom configurations, energy + force MSE, gradient accumulated over a batch.
     train_positions, train_box = hcp_supercell(HCP_A, HCP_C, (4, 4, 8))
     samples = jnp.asarray(train_positions + 0.01 * rng.standard_normal((train_batch,) + train_positions.shape))
@@ -231,6 +250,8 @@ def run_model(name, quick, capacity_margin, replicas):
         "replica_ef_per_cpu_s": replica_cpu_rate,
         "md_steps_per_s": md_rate,
         "md_steps_per_cpu_s": md_cpu_rate,
+        "replica_md_steps_per_s": md_replica_rate,
+        "replica_md_steps_per_cpu_s": md_replica_cpu_rate,
         "train_samples_per_s": train_rate,
         "train_samples_per_cpu_s": train_cpu_rate,
         "md_peak_rss_gb": md_peak_rss,
@@ -269,14 +290,17 @@ def main():
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; load average before: {os.getloadavg()[0]:.1f}")
     print("Rates: per wall second (per CPU second of the process).")
     print("| model | params | capacity (MD max) | compile E+F s | E+F /s (150 at.) "
-          f"| E+F /s per replica ({args.replicas} in one call) | MD compile s | MD steps/s | peak RSS after MD GB "
+          f"| E+F /s per replica ({args.replicas} in one call) | MD compile s | MD steps/s "
+          f"| MD steps/s per replica ({args.replicas} as one MD) | peak RSS after MD GB "
           "| train compile s | train samples/s (256 at.) | peak RSS GB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['model']} | {r['parameters']} | {r['capacity']} ({r['md_max_neighbors']}) | {r['compile_s']:.1f} "
               f"| {r['ef_per_s']:.1f} ({r['ef_per_cpu_s']:.1f}) "
               f"| {r['replica_ef_per_s']:.1f} ({r['replica_ef_per_cpu_s']:.1f}) | {r['md_compile_s']:.1f} "
-              f"| {r['md_steps_per_s']:.1f} ({r['md_steps_per_cpu_s']:.1f}) | {r['md_peak_rss_gb']:.2f} "
+              f"| {r['md_steps_per_s']:.1f} ({r['md_steps_per_cpu_s']:.1f}) "
+              f"| {r['replica_md_steps_per_s']:.1f} ({r['replica_md_steps_per_cpu_s']:.1f}) "
+              f"| {r['md_peak_rss_gb']:.2f} "
               f"| {r['train_compile_s']:.1f} | {r['train_samples_per_s']:.2f} ({r['train_samples_per_cpu_s']:.2f}) "
               f"| {r['peak_rss_gb']:.2f} |")
 
