@@ -165,23 +165,32 @@ def run_model(name, quick, capacity_margin, replicas):
 
     _, shift = space.periodic_general(box, fractional_coordinates=False)
     init_fn, step_fn = simulate.nvt_langevin(md_energy, shift, DT, units.kT(TEMPERATURE), gamma=GAMMA)
-    run_chunk = jax.jit(lambda state: jax.lax.fori_loop(0, CHUNK, lambda _, s: step_fn(s), state))
+    def md_chunk_of(state):
+        return jax.lax.fori_loop(0, CHUNK, lambda _, s: step_fn(s), state)
+
+    def md_rates(run, state, what):
+        """(steps/s, steps/s per CPU s, largest neighbour count) of ``run`` (CHUNK steps of a state or of replicas)
+        continued from ``state``; the end of every chunk is checked for a graph overflow."""
+        largest = 0
+
+        def chunk():
+            nonlocal state, largest
+            state = run(state)
+            graphs = jax.vmap(build)(state.position.reshape(-1, *state.position.shape[-2:]))
+            largest = max(largest, int(jnp.max(graphs.max_neighbors)))
+            if bool(jnp.any(overflowed(graphs))) or not bool(jnp.all(jnp.isfinite(state.position))):
+                raise RuntimeError(f"{name}: {what} graph overflow (capacity {capacity}); raise --capacity-margin")
+            return state.position
+
+        rates = timed_rate(chunk, min_seconds, min_calls=md_chunks // 2)
+        return CHUNK * rates[0], CHUNK * rates[1], largest
+
+    run_chunk = jax.jit(md_chunk_of)
     state = init_fn(jax.random.PRNGKey(1), positions, mass=units.MASS_TI)
     start = time.perf_counter()
     state = jax.block_until_ready(run_chunk(state))
     md_compile_seconds = time.perf_counter() - start
-    max_neighbors = 0
-
-    def md_chunk():
-        nonlocal state, max_neighbors
-        state = run_chunk(state)
-        end_graph = build(state.position)
-        max_neighbors = max(max_neighbors, int(end_graph.max_neighbors))
-        if bool(overflowed(end_graph)) or not bool(jnp.all(jnp.isfinite(state.position))):
-            raise RuntimeError(f"{name}: MD graph overflow (capacity {capacity}); raise --capacity-margin")
-        return state.position
-
-    md_rate, md_cpu_rate = (CHUNK * rate for rate in timed_rate(md_chunk, min_seconds, min_calls=md_chunks // 2))
+    md_rate, md_cpu_rate, max_neighbors = md_rates(run_chunk, state, "MD")
     md_peak_rss = peak_rss_gb()
     log(f"MD: compile {md_compile_seconds:.1f} s, {md_rate:.1f} steps/s ({md_cpu_rate:.1f} per CPU s), "
         f"max neighbours {max_neighbors}, "
@@ -190,19 +199,10 @@ def run_model(name, quick, capacity_margin, replicas):
     # The same MD for R replicas at once (vmapped state, shared parameters and capacity).
     replica_keys = jax.random.split(jax.random.PRNGKey(2), replicas)
     replica_states = jax.vmap(lambda k, r: init_fn(k, r, mass=units.MASS_TI))(replica_keys, replica_positions)
-    run_replicas = jax.jit(jax.vmap(lambda s: jax.lax.fori_loop(0, CHUNK, lambda _, s: step_fn(s), s)))
+    run_replicas = jax.jit(jax.vmap(md_chunk_of))
     replica_states = jax.block_until_ready(run_replicas(replica_states))
-
-    def md_replicas_chunk():
-        nonlocal replica_states
-        replica_states = run_replicas(replica_states)
-        graphs = jax.vmap(build)(replica_states.position)
-        if bool(jnp.any(overflowed(graphs))) or not bool(jnp.all(jnp.isfinite(replica_states.position))):
-            raise RuntimeError(f"{name}: replica MD graph overflow (capacity {capacity}); raise --capacity-margin")
-        return replica_states.position
-
-    md_replica_rate, md_replica_cpu_rate = (replicas * CHUNK * rate for rate in timed_rate(
-        md_replicas_chunk, min_seconds, min_calls=md_chunks // 2))
+    md_replica_rate, md_replica_cpu_rate, _ = md_rates(run_replicas, replica_states, "replica MD")
+    md_replica_rate, md_replica_cpu_rate = replicas * md_replica_rate, replicas * md_replica_cpu_rate
     log(f"MD, {replicas} replicas: {md_replica_rate:.1f} steps/s per replica ({md_replica_cpu_rate:.1f} per CPU s)")
 
     # Training: 256-atom configurations, energy + force MSE, gradient accumulated over a batch.
@@ -264,7 +264,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="short run")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--capacity-margin", type=int, default=4, help="slots above the largest neighbour count")
-    parser.add_argument("--replicas", type=int, default=4, help="replicas of the cell in one batched E+F call")
+    parser.add_argument("--replicas", type=int, default=4,
+                        help="replicas of the cell in one batched E+F call and one batched MD")
     parser.add_argument("--no-malloc-tuning", action="store_true", help="keep glibc's default malloc settings")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
